@@ -1,0 +1,107 @@
+"""The ``snnfer`` command line (typer).
+
+Each command is a thin wrapper: the work happens in the library modules, so everything
+the CLI does is also available from Python.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+from snnfer.errors import MissingDependencyError, SnnferError
+
+try:
+    import typer
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise MissingDependencyError("typer", "all", "the snnfer command line") from exc
+
+app = typer.Typer(
+    name="snnfer",
+    help="Spiking neural networks for event-camera facial expression recognition.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command("surrogates")
+def surrogates_cmd(
+    points: Annotated[str, typer.Option(help="Comma-separated x values.")] = "-1,-0.5,0,0.5,1",
+) -> None:
+    """Print every registered surrogate's derivative g'(x) at a few points.
+
+    Example: snnfer surrogates --points=-2,0,2
+    """
+    import torch
+
+    from snnfer.neuron import surrogate
+
+    try:
+        xs = [float(p) for p in points.split(",") if p.strip()]
+    except ValueError as exc:
+        raise SnnferError(f"--points must be comma-separated numbers, got {points!r}") from exc
+    x = torch.tensor(xs, dtype=torch.float64)
+    header = "| surrogate | " + " | ".join(f"g'({v:g})" for v in xs) + " |"
+    typer.echo(header)
+    typer.echo("|---|" + "---:|" * len(xs))
+    for name in surrogate.available():
+        if name == "custom":
+            continue
+        sg = surrogate.get(name)
+        vals = sg.derivative(x).tolist()
+        cells = " | ".join(f"{v:.4f}" for v in vals)
+        typer.echo(f"| {name} (alpha={sg.alpha:g}) | {cells} |")
+
+
+@app.command("neurons")
+def neurons_cmd(
+    steps: Annotated[int, typer.Option(help="Time steps T.")] = 8,
+    current: Annotated[float, typer.Option(help="Constant input current.")] = 0.6,
+) -> None:
+    """Drive each snnfer neuron with a constant current and print its output over time.
+
+    Example: snnfer neurons --steps 6 --current 0.8
+    """
+    import torch
+
+    from snnfer.neuron import make_neuron
+
+    x = torch.full((steps, 1), current)
+    specs = {
+        "ssn (stateless, theta=0.5)": ("ssn", {}),
+        "ssn (decay=0.5)": ("ssn", {"decay": 0.5}),
+        "lif (tau=2)": ("lif", {"tau": 2.0}),
+        "if": ("if", {}),
+    }
+    typer.echo(f"constant input {current:g} for T={steps} steps")
+    for label, (spec, kw) in specs.items():
+        y = make_neuron(spec, **kw)(x).flatten().tolist()
+        typer.echo(f"{label:28s} " + " ".join(f"{v:.2f}" for v in y))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, print snnfer errors as one clear line (exit code 2)."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except SnnferError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except Exception as exc:
+        # usage errors (unknown command/option): typer's bundled click exceptions
+        if callable(getattr(exc, "show", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
