@@ -1,0 +1,1 @@
+"""Dataset loaders for the public FER datasets (real on-disk layouts) and synthetic data."""
