@@ -84,6 +84,10 @@ def neurons_cmd(
 # -- training and evaluation (snnfer.train: train, evaluate, predict, demo) ------------------
 def _record(fn):
     """torchrun's error recording: a failing rank's error becomes the job's root cause."""
+    import os
+
+    if "TORCHELASTIC_ERROR_FILE" not in os.environ:
+        return fn
     try:
         from torch.distributed.elastic.multiprocessing.errors import record
     except ImportError:  # pragma: no cover - torch without the distributed package

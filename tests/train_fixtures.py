@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -58,7 +60,8 @@ class ToySNN(nn.Module):
     """Per-time-step linear layer -> LIF (multi-step) -> dropout -> mean over time -> classifier."""
 
     def __init__(self, num_classes: int = 3, in_channels: int = 2, preset: str = "small",
-                 hidden: int = 32, dropout: float = 0.1, nan_after: int | None = None) -> None:
+                 hidden: int = 32, dropout: float = 0.1, nan_after: int | None = None,
+                 crash_on_rank: int | None = None) -> None:
         super().__init__()
         t, _, h, w = SHAPE
         self.default_input_shape = (t, in_channels, h, w)
@@ -68,6 +71,7 @@ class ToySNN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden, num_classes)
         self.nan_after = nan_after
+        self.crash_on_rank = crash_on_rank  # DDP tests: this rank's worker dies in epoch 2
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,6 +83,9 @@ class ToySNN(nn.Module):
             self.calls += 1
             if self.nan_after is not None and int(self.calls) > self.nan_after:
                 out = out * float("nan")
+            rank = int(os.environ.get("RANK", "0"))
+            if self.crash_on_rank == rank and int(self.calls) > 1:
+                raise RuntimeError(f"toy worker on rank {rank} crashed on purpose")
         return out
 
 

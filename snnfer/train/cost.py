@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -47,7 +48,9 @@ class _KwargsAdapter(nn.Module):
 def _thop_macs(model: nn.Module, x: Any) -> float:
     import copy
 
-    import thop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import thop
 
     m = copy.deepcopy(model)
     reset(m)
@@ -55,7 +58,9 @@ def _thop_macs(model: nn.Module, x: Any) -> float:
         m, inputs = _KwargsAdapter(m, list(x)), tuple(x.values())
     else:
         inputs = (x,)
-    macs, _ = thop.profile(m, inputs=inputs, verbose=False)
+    with warnings.catch_warnings():  # thop 0.1 uses distutils' deprecated LooseVersion
+        warnings.simplefilter("ignore", DeprecationWarning)
+        macs, _ = thop.profile(m, inputs=inputs, verbose=False)
     return float(macs)
 
 

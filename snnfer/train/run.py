@@ -143,6 +143,8 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
             raise ArgumentError(f"data.fold={cfg.data.fold} but protocol {cfg.data.protocol!r} "
                                 f"has {len(folds)} folds (0..{len(folds) - 1})")
         folds = [folds[cfg.data.fold]]
+    if resume:
+        _check_resumable(cfg, dataset, out, folds)
     sample, _ = dataset[0]
     in_channels = None if isinstance(sample, dict) else int(sample.shape[1])
     seed_everything(cfg.train.seed, cfg.train.deterministic)
@@ -180,6 +182,18 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
         atomic_write_text(out / "metrics.md", _summary_markdown(summary))
     dist.barrier()
     return RunResult(run_dir=out, summary=summary)
+
+
+def _check_resumable(cfg: RunConfig, dataset: FERDataset, out: Path, folds: list[Fold]) -> None:
+    """Model, classes and config of every fold checkpoint must match before anything runs."""
+    from snnfer.train.checkpoint import load_checkpoint
+    from snnfer.train.trainer import check_resumable
+
+    for fold in folds:
+        last = (out if len(folds) == 1 else out / fold.name) / "checkpoints" / "last.pt"
+        if last.is_file():
+            check_resumable(load_checkpoint(last), last, cfg.model.name, list(dataset.classes),
+                            cfg)
 
 
 @torch.no_grad()

@@ -357,12 +357,7 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path, map_location="cpu")
-        check_compatible(ckpt, model_name=self.model_name, num_classes=self.num_classes,
-                         classes=self.classes, source=f"checkpoint {str(path)!r}")
-        diffs = config_differences(ckpt["config"], self.cfg.to_dict(), RESUME_MUTABLE)
-        if diffs:
-            raise CheckpointError(f"cannot resume from {str(path)!r}: the config differs in "
-                                  + "; ".join(diffs))
+        check_resumable(ckpt, path, self.model_name, self.classes, self.cfg)
         load_model_state(self.model, ckpt["model"], f"checkpoint {str(path)!r}")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -430,6 +425,18 @@ def evaluate_model(model: nn.Module, dataset: FERDataset, *, device: torch.devic
                               conditions=dataset.conditions if any(dataset.conditions) else None)
     return EvalResult(metrics=metrics, loss=loss, labels=labels.tolist(), predictions=preds,
                       probabilities=probs)
+
+
+def check_resumable(ckpt: dict[str, Any], path: Path, model_name: str, classes: list[str],
+                    cfg: RunConfig) -> None:
+    """:class:`CheckpointError` unless ``ckpt`` has this model, these classes and the same
+    config (up to :data:`RESUME_MUTABLE` keys such as ``train.epochs``)."""
+    check_compatible(ckpt, model_name=model_name, num_classes=len(classes), classes=classes,
+                     source=f"checkpoint {str(path)!r}")
+    diffs = config_differences(ckpt["config"], cfg.to_dict(), RESUME_MUTABLE)
+    if diffs:
+        raise CheckpointError(f"cannot resume from {str(path)!r}: the config differs in "
+                              + "; ".join(diffs))
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], ignore: set[str],
