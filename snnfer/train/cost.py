@@ -79,6 +79,7 @@ def measure_latency(model: nn.Module, x: Any, *, repeats: int = 10, warmup: int 
             torch.cuda.synchronize()
         if i >= warmup:
             times.append((time.perf_counter() - t0) * 1e3)
+    reset(model)
     return statistics.median(times)
 
 
@@ -94,6 +95,7 @@ def firing_rates(model: nn.Module, x: Any) -> dict[str, float]:
         reset(model)
         with ActivityMonitor(model) as monitor:
             forward(model, x)
+        reset(model)
         rates = _rates_from_monitor(monitor)
         if rates:
             return rates
@@ -111,6 +113,7 @@ def firing_rates(model: nn.Module, x: Any) -> dict[str, float]:
     finally:
         for h in hooks:
             h.remove()
+        reset(model)
     return {k: sum(v) / len(v) for k, v in rates.items()}
 
 

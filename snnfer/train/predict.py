@@ -150,6 +150,7 @@ class Predictor:
                  else x[None].to(self.device))
         reset(self.model)
         probs = torch.softmax(forward(self.model, batch).float(), dim=1)[0].cpu()
+        reset(self.model)  # leave no inference-mode state behind
         best = int(probs.argmax())
         return Prediction(str(path), self.classes[best],
                           {c: float(p) for c, p in zip(self.classes, probs)})

@@ -408,6 +408,7 @@ def evaluate_model(model: nn.Module, dataset: FERDataset, *, device: torch.devic
                 logits = forward(model, x)
             logits_all.append(logits.float().cpu())
             labels_all.append(y)
+    reset(model)  # leave no inference-mode state behind
     model.train(was_training)
     n_cls = len(dataset.classes)
     local = (torch.cat(logits_all) if logits_all else torch.zeros(0, n_cls),
