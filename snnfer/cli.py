@@ -273,8 +273,9 @@ def demo_cmd(
 ) -> None:
     """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
 
-    Prints accuracy, UAR, UF1, params, GMACs, estimated energy and latency; writes runs,
-    plots, results.md and summary.json to ./snnfer-demo/.
+    Prints accuracy, UAR, UF1, params, GMACs, estimated energy and latency per model.
+
+    Writes the runs, plots, results.md and summary.json to ./snnfer-demo/.
 
     Examples:
 

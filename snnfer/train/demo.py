@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ def run_demo(settings: DemoSettings,
     rows: list[dict[str, Any]] = []
     total = len(settings.models) * len(settings.seeds)
     step = 0
+    started = time.monotonic()
     for seed in settings.seeds:
         if dataset_factory is not None:
             dataset, options = dataset_factory(seed), {}
@@ -106,6 +108,10 @@ def run_demo(settings: DemoSettings,
             result = run_training(cfg, run_dir, dataset=dataset,
                                   resume=(run_dir / "config.yaml").is_file())
             s = result.summary
+            elapsed = time.monotonic() - started
+            _say(f"[{step}/{total}] {name}: test accuracy {100 * s['test']['accuracy']:.1f}%; "
+                 f"{elapsed / 60:.1f} min so far, about "
+                 f"{elapsed / step * (total - step) / 60:.1f} min to go")
             cost = s.get("cost") or {}
             rows.append({"model": name, "seed": seed, "accuracy": s["test"]["accuracy"],
                          "uar": s["test"]["uar"], "uf1": s["test"]["uf1"],

@@ -127,7 +127,8 @@ def run_training(config: RunConfig, out_dir: str | Path | None = None, *, resume
 def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERDataset | None,
          callbacks: Sequence[Callable[..., None]], dist: DistContext) -> RunResult:
     out = Path(out_dir) if out_dir is not None else _default_out(cfg, dist)
-    has_run = (out / "config.yaml").is_file()
+    # decided on rank 0 (which writes config.yaml later) so that no rank sees it half-way
+    has_run = dist.broadcast_object((out / "config.yaml").is_file())
     if has_run and not resume:
         raise ArgumentError(f"{str(out)!r} already holds a run; pass --resume to continue it "
                             "or choose another --out")
