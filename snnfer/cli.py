@@ -6,6 +6,7 @@ the CLI does is also available from Python.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -84,8 +85,6 @@ def neurons_cmd(
 # -- training and evaluation (snnfer.train: train, evaluate, predict, demo) ------------------
 def _record(fn):
     """torchrun's error recording: a failing rank's error becomes the job's root cause."""
-    import os
-
     if "TORCHELASTIC_ERROR_FILE" not in os.environ:
         return fn
     try:
@@ -167,8 +166,9 @@ def train_cmd(
                               progress=None if progress else False, sets=set_)
     cfg = train_config(out=out, resume=resume, config=config, preset=preset, overrides=overrides)
     result = _record(run_training)(cfg, out, resume=resume)
-    typer.echo(f"run directory: {result.run_dir}")
-    typer.echo((result.run_dir / "metrics.md").read_text(encoding="utf-8"))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        typer.echo(f"run directory: {result.run_dir}")
+        typer.echo((result.run_dir / "metrics.md").read_text(encoding="utf-8"))
 
 
 @app.command("evaluate")
