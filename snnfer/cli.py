@@ -6,7 +6,9 @@ the CLI does is also available from Python.
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 from snnfer.errors import MissingDependencyError, SnnferError
@@ -78,6 +80,223 @@ def neurons_cmd(
     for label, (spec, kw) in specs.items():
         y = make_neuron(spec, **kw)(x).flatten().tolist()
         typer.echo(f"{label:28s} " + " ".join(f"{v:.2f}" for v in y))
+
+
+# -- training and evaluation (snnfer.train: train, evaluate, predict, demo) ------------------
+def _record(fn):
+    """torchrun's error recording: a failing rank's error becomes the job's root cause."""
+    if "TORCHELASTIC_ERROR_FILE" not in os.environ:
+        return fn
+    try:
+        from torch.distributed.elastic.multiprocessing.errors import record
+    except ImportError:  # pragma: no cover - torch without the distributed package
+        return fn
+    return record(fn)
+
+
+_IMPORT_HELP = "Python module to import first, registering custom models/datasets (repeatable)."
+
+
+@app.command("train")
+def train_cmd(
+    model: Annotated[str | None, typer.Option(
+        help="Registered model name, e.g. cs3d, c3d, hecnet_snn.")] = None,
+    data: Annotated[str | None, typer.Option(
+        help="'synthetic' or a data folder.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, "
+        "synthetic, synthetic_see.")] = None,
+    protocol: Annotated[str | None, typer.Option(
+        help="holdout | kfold | loso | folds_csv.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="YAML config (sections model, data, optim, schedule, train).")] = None,
+    preset: Annotated[str | None, typer.Option(
+        help="paper (the papers' settings, default) | small (CPU-friendly).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Number of epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Batch size per process.")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help="Learning rate.")] = None,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed (splits, init, order).")] = None,
+    fold: Annotated[int | None, typer.Option(
+        help="Run only this fold of a multi-fold protocol.")] = None,
+    folds: Annotated[int | None, typer.Option(
+        help="Number of folds for kfold.")] = None,
+    balanced: Annotated[bool | None, typer.Option(
+        "--balanced/--no-balanced", help="Class-balanced sampling.")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="auto | cpu | cuda | cuda:N.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="DataLoader worker processes.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Run directory (default runs/<model>-<dataset>-<time>).")] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --out from its last checkpoint.")] = False,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a config key: --set optim.weight_decay=1e-4 (repeatable).")
+    ] = None,
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help=_IMPORT_HELP)] = None,
+    progress: Annotated[bool, typer.Option(
+        help="Show progress bars.")] = True,
+) -> None:
+    """Train a model; writes checkpoints, metrics.csv, TensorBoard logs, plots, summary.json.
+
+    Examples:
+
+      snnfer train --model cs3d --data synthetic --preset small --epochs 5 --out runs/cs3d
+
+      snnfer train --model hecnet_snn --dataset see --data /data/SEE --preset paper
+
+      snnfer train --model cs3d --data /data/casme2 --dataset casme2 --protocol loso
+
+      snnfer train --out runs/cs3d --resume
+
+      torchrun --nproc_per_node 2 -m snnfer train --model cs3d --data synthetic
+    """
+    from snnfer.train.commands import cli_overrides, import_plugins, train_config
+    from snnfer.train.run import run_training
+
+    import_plugins(imports)
+    overrides = cli_overrides(model=model, data=data, dataset=dataset, protocol=protocol,
+                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, fold=fold,
+                              folds=folds, device=device, workers=workers, balanced=balanced,
+                              progress=None if progress else False, sets=set_)
+    cfg = train_config(out=out, resume=resume, config=config, preset=preset, overrides=overrides)
+    result = _record(run_training)(cfg, out, resume=resume)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
+        typer.echo(f"run directory: {result.run_dir}")
+        typer.echo((result.run_dir / "metrics.md").read_text(encoding="utf-8"))
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run: Annotated[Path, typer.Argument(
+        help="Run directory (or fold directory) or checkpoint file.")],
+    data: Annotated[str | None, typer.Option(
+        help="'synthetic' or a data folder (default: the training data).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Loader for --data (default: the training one, else folder).")] = None,
+    split: Annotated[str, typer.Option(
+        help="test (the run's test split) | all (every sample).")] = "test",
+    out: Annotated[Path | None, typer.Option(
+        help="Where to write metrics, predictions and plots (default RUN/eval).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Batch size.")] = None,
+    device: Annotated[str, typer.Option(
+        help="auto | cpu | cuda.")] = "auto",
+    json_: Annotated[bool, typer.Option(
+        "--json", help="Print the metrics as JSON.")] = False,
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help=_IMPORT_HELP)] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Evaluate a trained model: accuracy (WAR), UAR, UF1, per-class and per-condition tables.
+
+    Examples:
+
+      snnfer evaluate runs/cs3d
+
+      snnfer evaluate runs/cs3d/checkpoints/best.pt --data /data/other --split all --json
+    """
+    from snnfer.train.commands import dumps, import_plugins
+    from snnfer.train.evaluate import evaluate_checkpoint
+
+    import_plugins(imports)
+    if out is None:
+        out = (run if run.is_dir() else run.parent.parent) / "eval"
+    report = evaluate_checkpoint(run, data=data, dataset=dataset, split=split, out_dir=out,
+                                 batch_size=batch_size, device=device, progress=progress)
+    if json_:
+        typer.echo(dumps(report.result.metrics.to_dict()))
+    else:
+        typer.echo(f"{report.checkpoint} on {len(report.dataset)} samples ({report.split})")
+        typer.echo(report.result.metrics.to_markdown())
+        typer.echo(f"written to {out}")
+
+
+@app.command("predict")
+def predict_cmd(
+    checkpoint: Annotated[Path, typer.Argument(
+        help="Run directory or checkpoint file.")],
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Event files, videos, frame folders or .pt tensors.")],
+    json_: Annotated[bool, typer.Option(
+        "--json", help="Print JSON instead of a table.")] = False,
+    top: Annotated[int, typer.Option(
+        help="Classes shown per input in the table.")] = 3,
+    device: Annotated[str, typer.Option(
+        help="auto | cpu | cuda.")] = "auto",
+    imports: Annotated[list[str] | None, typer.Option(
+        "--import", help=_IMPORT_HELP)] = None,
+) -> None:
+    """Predict the emotion of event files, videos or frame folders, with class probabilities.
+
+    Examples:
+
+      snnfer predict runs/cs3d clip.h5 face.mp4 frames_dir/
+
+      snnfer predict runs/cs3d/checkpoints/best.pt clip.npz --json
+    """
+    from snnfer.train.commands import dumps, import_plugins
+    from snnfer.train.predict import Predictor, format_predictions
+
+    import_plugins(imports)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    preds = [predictor.predict(p) for p in inputs]
+    if json_:
+        typer.echo(dumps([p.to_dict() for p in preds]))
+    else:
+        typer.echo(format_predictions(preds, top=top))
+
+
+@app.command("demo")
+def demo_cmd(
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Also train the RNN, LSTM and Transformer baselines.")] = False,
+    models: Annotated[str | None, typer.Option(
+        help="Comma-separated models (default cs3d,c3d).")] = None,
+    seeds: Annotated[str, typer.Option(
+        help="Comma-separated seeds; several give mean ± sd.")] = "0",
+    epochs: Annotated[int, typer.Option(
+        help="Epochs per model.")] = 6,
+    samples_per_class: Annotated[int, typer.Option(
+        help="Synthetic clips per class.")] = 40,
+    out: Annotated[Path, typer.Option(
+        help="Output folder.")] = Path("snnfer-demo"),
+    device: Annotated[str, typer.Option(
+        help="auto | cpu | cuda.")] = "auto",
+    progress: Annotated[bool, typer.Option(
+        help="Show progress bars.")] = True,
+) -> None:
+    """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
+
+    Prints accuracy, UAR, UF1, params, GMACs, estimated energy and latency per model.
+
+    Writes the runs, plots, results.md and summary.json to ./snnfer-demo/.
+
+    Examples:
+
+      snnfer demo
+
+      snnfer demo --all --seeds 0,1,2
+    """
+    from snnfer.train.demo import ALL_MODELS, DEFAULT_MODELS, DemoSettings, run_demo
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise SnnferError(f"--seeds must be comma-separated integers, got {seeds!r}") from exc
+    names = ([m.strip() for m in models.split(",") if m.strip()] if models
+             else list(ALL_MODELS if all_ else DEFAULT_MODELS))
+    settings = DemoSettings(models=names, seeds=seed_list, epochs=epochs,
+                            samples_per_class=samples_per_class, out=out, device=device,
+                            progress=progress)
+    summary = run_demo(settings)
+    typer.echo(summary["table"])
+    typer.echo(f"\nruns, plots and summary written to {out}/")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,116 @@
+"""Prediction inputs (event binning, tensors, two modalities) and the demo's report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.train.demo import DemoSettings, aggregate, results_table, run_demo, synthetic_options
+from snnfer.train.predict import Predictor, events_to_tensor
+from snnfer.train.run import run_training
+from tests.train_fixtures import ToyFER, ToyPair, tiny_config
+
+EVENT = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "i1")])
+
+
+def test_events_to_tensor_bins_time_and_polarity():
+    ev = np.array([(0, 0, 0, 1), (10, 1, 0, 0), (50, 1, 1, 1), (99, 3, 3, 1), (100, 3, 3, 1)],
+                  dtype=EVENT)
+    x = events_to_tensor(ev, (4, 4), (2, 2, 4, 4))
+    # span 100 us, 2 bins: t < 50 -> bin 0, t >= 50 -> bin 1 (the last event clamps to bin 1)
+    expected = torch.zeros(2, 2, 4, 4)
+    expected[0, 1, 0, 0] = 1
+    expected[0, 0, 0, 1] = 1
+    expected[1, 1, 1, 1] = 1
+    expected[1, 1, 3, 3] = 2
+    assert torch.equal(x, expected / 2)  # divided by the clip's maximum count
+    # one bin, one channel (polarities summed), 2x2 by area averaging: the top-left 2x2 block
+    # holds 3 events (mean 0.75), the bottom-right 2 (mean 0.5); then divided by the max
+    y = events_to_tensor(ev, (4, 4), (1, 1, 2, 2))
+    assert y.shape == (1, 1, 2, 2)
+    assert torch.allclose(y[0, 0], torch.tensor([[1.0, 0.0], [0.0, 0.5 / 0.75]]))
+    with pytest.raises(InputShapeError, match="1 or 2 channels"):
+        events_to_tensor(ev, (4, 4), (2, 3, 4, 4))
+    assert events_to_tensor(ev[:0], (4, 4), (2, 2, 4, 4)).abs().sum() == 0
+
+
+def test_predictor_from_checkpoint_matches_the_model(tmp_path):
+    run_training(tiny_config(train={"epochs": 1}), tmp_path / "run")
+    pred = Predictor.from_checkpoint(tmp_path / "run", device="cpu")
+    x, _ = ToyFER(per_class=1, shape=(6, 2, 10, 10))[1]  # resampled to the model's 4x2x8x8
+    torch.save(x, tmp_path / "x.pt")
+    out = pred.predict(tmp_path / "x.pt")
+    assert set(out.probabilities) == {"class0", "class1", "class2"}
+    assert sum(out.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+    from snnfer.train.data import resample_to
+    from snnfer.train.trainer import forward
+
+    with torch.no_grad():
+        ref = torch.softmax(forward(pred.model, resample_to(x, (4, 2, 8, 8))[None]), 1)[0]
+    assert [out.probabilities[c] for c in pred.classes] == pytest.approx(ref.tolist(), abs=1e-6)
+    with pytest.raises(ArgumentError, match="does not exist"):
+        pred.predict(tmp_path / "nope.h5")
+
+
+def test_two_modality_prediction_and_event_only_input(tmp_path):
+    cfg = tiny_config(model={"name": "toy_fusion"}, data={"dataset": "toy_pair"},
+                      train={"epochs": 1})
+    run_training(cfg, tmp_path / "run")
+    pred = Predictor.from_checkpoint(tmp_path / "run", device="cpu")
+    assert pred.modalities == ("event", "rgb")
+    torch.save(ToyPair(per_class=1)[0][0], tmp_path / "pair.pt")
+    assert pred.predict(tmp_path / "pair.pt").label in pred.classes
+    (tmp_path / "clip.h5").write_bytes(b"")
+    with pytest.raises(ArgumentError, match="takes modalities \\['event', 'rgb'\\]; an event file"):
+        pred.predict(tmp_path / "clip.h5")
+
+
+def test_demo_trains_each_model_and_reports_mean_sd(tmp_path):
+    settings = DemoSettings(models=["toy_snn"], seeds=[0, 1], epochs=1, out=tmp_path / "demo",
+                            progress=False, dataset="toy")
+    summary = run_demo(settings, dataset_factory=lambda seed: ToyFER(per_class=8, seed=seed))
+    rows = summary["rows"]
+    assert [(r["model"], r["seed"]) for r in rows] == [("toy_snn", 0), ("toy_snn", 1)]
+    (agg,) = summary["aggregate"]
+    accs = [r["accuracy"] for r in rows]
+    assert agg["accuracy"] == pytest.approx(sum(accs) / 2)
+    assert agg["accuracy_sd"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
+    out = tmp_path / "demo"
+    assert json.loads((out / "summary.json").read_text())["table"] == summary["table"]
+    assert (out / "results.md").read_text().startswith("| model | accuracy | UAR | UF1 |")
+    assert (out / "plots" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "seed-1" / "toy_snn" / "checkpoints" / "best.pt").is_file()
+    # a second call resumes: the finished runs are kept and give the same numbers
+    again = run_demo(settings, dataset_factory=lambda seed: ToyFER(per_class=8, seed=seed))
+    assert [r["accuracy"] for r in again["rows"]] == accs
+
+
+def test_results_table_and_energy_ratio():
+    rows = [{"model": m, "seed": s, "accuracy": a, "uar": a, "uf1": a, "params": p,
+             "gmacs": g, "energy_mj": e, "latency_ms": 2.0}
+            for m, s, a, p, g, e in [("cs3d", 0, 0.8, 2e6, 1.0, 2.0),
+                                     ("cs3d", 1, 0.6, 2e6, 1.0, 2.0),
+                                     ("c3d", 0, 0.5, 8e6, 4.0, 10.0),
+                                     ("c3d", 1, 0.5, 8e6, 4.0, 10.0)]]
+    table = results_table(aggregate(rows, ["cs3d", "c3d"]), 2)
+    assert "| cs3d | 70.0 ± 14.1% |" in table
+    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 |" in table
+    assert "CS3D / C3D estimated energy: 20.00%" in table
+    assert "CS3D / C3D GMACs: 25.00%" in table
+
+
+def test_synthetic_options_follow_the_constructor():
+    def by_class(num_classes=7, samples_per_class=10, seed=0):
+        return None
+
+    def by_total(num_classes=7, num_samples=70, seed=0, size=48):
+        return None
+
+    assert synthetic_options(by_class, 7, 3, 40) == {"num_classes": 7, "seed": 3,
+                                                     "samples_per_class": 40}
+    assert synthetic_options(by_total, 5, 1, 40) == {"num_classes": 5, "seed": 1,
+                                                     "num_samples": 200}
