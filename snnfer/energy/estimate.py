@@ -4,12 +4,13 @@ Per conv/linear layer (and functional product) the op type follows the layer's i
 (CS3D §IV-B2; the SNN convention of Spikformer and successors, made honest for soft
 spikes):
 
-- **AC** when the input is binary spikes: each non-zero input triggers additions only,
-  priced ``E_AC`` x non-zero-input operations (dense ops x rate);
+- **AC** when the input is binary spikes: each spike triggers additions only, priced
+  ``E_AC`` x spike-driven operations (dense ops x rate; exact per spike, zero padding doing
+  no work, with ``counting="exact"``, the default -- spikingjelly's convention);
 - **sparse MAC** when the input is not binary but has zeros -- the CS3D soft spiking
   neuron's output ``x * H(x - theta)`` is of this kind: the values still multiply the
-  weights, so these are priced ``E_MAC`` x non-zero-input operations, never as ACs;
-- **MAC** when the input is dense: ``E_MAC`` x dense ops.
+  weights, so these are priced ``E_MAC`` x dense ops x non-zero rate, never as ACs;
+- **MAC** when the input is dense: ``E_MAC`` x dense ops (thop's count).
 
 Everything else (BatchNorm, pooling, neuron updates, element-wise products) is priced at
 its dense count: multiplies as MACs, additions/comparisons as ACs. With

@@ -9,14 +9,15 @@ One forward pass (eval mode, ``torch.no_grad()``, reset neurons) records per lay
   functional operations inside modules (attention products, residual additions) and
   conv/linear subclasses thop has no rule for -- their own column;
 - for conv/linear layers and functional products, the input's non-zero fraction and
-  binariness and how many of the MACs had a non-zero input operand, split by input kind
-  (binary spikes / sparse non-binary / dense), which :func:`snnfer.energy.estimate_energy`
-  prices as AC / sparse MAC / MAC.
+  binariness, the dense MACs split by input kind (binary spikes / sparse non-binary /
+  dense) and the non-zero-input part, which :func:`snnfer.energy.estimate_energy` prices as
+  AC / sparse MAC / MAC.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -44,9 +45,12 @@ class LayerOps:
 
     ``source``: ``"thop"`` (thop's rule), ``"rule"`` (a conv/linear/... subclass thop has no
     rule for, counted with its base class's rule), ``"neuron"``, ``"functional"``,
-    ``"custom"`` (a user rule). ``binary_input_macs``/``sparse_input_macs`` are the dense
-    MACs performed on binary-spike / sparse non-binary inputs; the ``*_nonzero_macs`` the
-    part of them with a non-zero input operand.
+    ``"custom"`` (a user rule). ``binary_input_macs`` / ``sparse_input_macs`` are the dense
+    MACs performed on binary-spike / sparse non-binary inputs. ``binary_input_nonzero_macs``:
+    the spike-driven ones, i.e. with a non-zero input operand (``counting="exact"``: exact,
+    zero padding does no work, as in spikingjelly's ``op_counter``; ``"rate"``: dense x
+    non-zero rate). ``sparse_input_nonzero_macs``: dense x non-zero rate (continuous with the
+    dense count as the rate tends to 1).
     """
 
     layer: str
@@ -151,8 +155,9 @@ class OpReport:
 
 
 def _thop_rules() -> dict[type, Callable[..., None]]:
-    from thop.profile import register_hooks
-
+    with warnings.catch_warnings():  # thop 0.1.1 compares versions with distutils
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from thop.profile import register_hooks
     return register_hooks
 
 
@@ -244,26 +249,28 @@ class _Counter:
         row.rule_acs += acs
         row.other_ops += other
 
-    def activation(self, dense_macs: float, x: Tensor, nonzero_macs: float | None,
-                   thop: bool = False) -> None:
+    def activation(self, dense_macs: float, x: Tensor,
+                   spike_driven: Callable[[], float | None] | None, thop: bool = False) -> None:
+        """MACs whose type follows ``x``; ``spike_driven()`` gives the exact number with a
+        non-zero input operand, evaluated only for binary input in ``"exact"`` mode."""
         row = self.current
         if thop:
             row.thop_macs += dense_macs
         else:
             row.rule_macs += dense_macs
         stats = tensor_stats(x)
-        if self.counting == "rate" or nonzero_macs is None:
-            nonzero_macs = dense_macs * stats.nonzero_fraction
         row.input_elements += stats.elements
         row.input_nonzero += stats.nonzero
         row.input_binary = stats.binary if row.input_binary is None \
             else row.input_binary and stats.binary
+        by_rate = dense_macs * stats.nonzero_fraction
         if stats.binary:
+            exact = spike_driven() if self.counting == "exact" and spike_driven else None
             row.binary_input_macs += dense_macs
-            row.binary_input_nonzero_macs += nonzero_macs
+            row.binary_input_nonzero_macs += by_rate if exact is None else exact
         elif stats.nonzero < stats.elements:
             row.sparse_input_macs += dense_macs
-            row.sparse_input_nonzero_macs += nonzero_macs
+            row.sparse_input_nonzero_macs += by_rate
 
     # -- hooks --------------------------------------------------------------------------
     def _pre_hook(self, name: str) -> Callable[..., None]:
@@ -305,8 +312,8 @@ class _Counter:
             rule(tally, args, output)
             dense = float(tally.total_ops.sum())
             if is_synaptic(module) and x is not None:
-                nonzero = nonzero_synaptic_ops(module, x) if self.counting == "exact" else None
-                self.activation(dense, x, nonzero, thop=source == "thop")
+                self.activation(dense, x, lambda: nonzero_synaptic_ops(module, x),
+                                thop=source == "thop")
             elif source == "thop":
                 row.thop_macs += dense
             else:
@@ -341,9 +348,10 @@ def count_ops(
     """Count the operations of one forward pass of ``model`` on ``inputs`` (CS3D §IV-B1).
 
     ``inputs``: ``[B, T, C, H, W]`` or, for two-modality models, a dict modality -> tensor.
-    ``counting="exact"``: non-zero-input MACs are counted exactly (zero padding excluded,
-    as spikingjelly's ``op_counter`` does); ``"rate"``: dense MACs x input non-zero rate
-    (the Spikformer convention). ``custom_ops`` maps a module type to
+    ``counting="exact"``: spike-driven operations of binary inputs are counted exactly
+    (zero padding does no work, as in spikingjelly's ``op_counter``); ``"rate"``: dense
+    MACs x input non-zero rate (the Spikformer convention). Sparse non-binary inputs are
+    always dense MACs x non-zero rate. ``custom_ops`` maps a module type to
     ``fn(module, args, output) -> (macs, acs)`` (dense), overriding the built-in rules.
     Counts are for the whole batch.
     """

@@ -102,8 +102,10 @@ class OpSink(Protocol):
     def fixed(self, macs: float = 0.0, acs: float = 0.0, other: float = 0.0) -> None:
         """Operations whose type does not depend on the data (priced dense)."""
 
-    def activation(self, dense_macs: float, x: Tensor, nonzero_macs: float) -> None:
-        """Multiply-accumulates whose type follows the activation operand ``x``."""
+    def activation(self, dense_macs: float, x: Tensor,
+                   spike_driven: Callable[[], float | None] | None) -> None:
+        """Multiply-accumulates whose type follows the activation operand ``x``;
+        ``spike_driven()``: the exact count with a non-zero ``x`` operand."""
 
 
 def _numel(value: Any) -> int:
@@ -126,9 +128,9 @@ def _product(sink: OpSink, x: Tensor, y: Tensor) -> None:
     batch = x.numel() // (m * k)
     dense = float(batch * m * n * k)
     if not _is_binary(x) and _is_binary(y):
-        sink.activation(dense, y, float(torch.count_nonzero(y)) * m)
+        sink.activation(dense, y, lambda: float(torch.count_nonzero(y)) * m)
     else:
-        sink.activation(dense, x, float(torch.count_nonzero(x)) * n)
+        sink.activation(dense, x, lambda: float(torch.count_nonzero(x)) * n)
 
 
 def _mm(sink: OpSink, args: tuple, out: Any) -> None:
@@ -147,10 +149,10 @@ def _convolution(sink: OpSink, args: tuple, out: Any) -> None:
     per_element = w.shape[1] * math.prod(w.shape[2:])
     if transposed:
         sink.activation(float(x.numel() * per_element), x,
-                        float(torch.count_nonzero(x)) * per_element)
+                        lambda: float(torch.count_nonzero(x)) * per_element)
         return
-    nonzero = _conv_nonzero_ops(x, w, stride, padding, dilation, groups)
-    sink.activation(float(_numel(out) * per_element), x, nonzero)
+    sink.activation(float(_numel(out) * per_element), x,
+                    lambda: _conv_nonzero_ops(x, w, stride, padding, dilation, groups))
 
 
 def _sdpa(sink: OpSink, args: tuple, out: Any) -> None:
