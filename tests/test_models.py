@@ -178,21 +178,21 @@ def test_without_reset_a_stateful_neuron_would_fail_on_a_new_batch_size():
 
 def test_small_cs3d_overfits_a_batch():
     model = _tiny("cs3d", num_classes=2, dropout=0.0, input_size=(8, 32, 32))
-    x = torch.zeros(6, 8, 2, 32, 32)
-    y = torch.arange(6) % 2
+    x = torch.zeros(4, 8, 2, 32, 32)
+    y = torch.arange(4) % 2
     x[y == 0, :, 0, :16] = 1.0  # class 0: ON events in the top half
     x[y == 1, :, 1, 16:] = 1.0  # class 1: OFF events in the bottom half
     x += (torch.rand_like(x) < 0.05).float()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     losses = []
-    for _ in range(15):
+    for _ in range(10):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-    with torch.no_grad():  # batch statistics, as in training (running stats lag after 15 steps)
+    assert losses[-1] < 0.1 * losses[0]
+    with torch.no_grad():  # batch statistics, as in training (running stats lag after 10 steps)
         assert (model(x).argmax(1) == y).all()
 
 
@@ -270,3 +270,14 @@ def test_unknown_names_and_knobs():
 def test_bad_knob_values(name, kw, pattern):
     with pytest.raises(ArgumentError, match=pattern):
         create_model(name, 5, 2, **kw)
+
+
+@pytest.mark.parametrize("name", ["cs3d", "spiking_fer", "transformer"])
+def test_state_dict_round_trip(name, tmp_path):
+    model = _tiny(name).eval()
+    x = _clips(model)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    clone = _tiny(name).eval()
+    clone.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
+    with torch.no_grad():
+        torch.testing.assert_close(clone(x), model(x))
