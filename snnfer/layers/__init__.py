@@ -16,7 +16,7 @@ from snnfer.layers.factorized_conv import FactorizedConv3d
 from snnfer.layers.frame_encoder import FrameEncoder
 from snnfer.layers.multipool import MultiPool
 from snnfer.layers.time_folded import TimeFolded
-from snnfer.layers.validation import check_clip, pooled_size
+from snnfer.layers.validation import as_triple, check_clip, check_positive_int, pooled_size
 
 __all__ = [
     "ActivationSpec",
@@ -28,7 +28,9 @@ __all__ = [
     "SpatialAttention",
     "TemporalAttention",
     "TimeFolded",
+    "as_triple",
     "build_activation",
     "check_clip",
+    "check_positive_int",
     "pooled_size",
 ]

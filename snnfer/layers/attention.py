@@ -18,18 +18,13 @@ import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.layers.validation import check_positive_int
 
 __all__ = ["JointAttention", "SpatialAttention", "TemporalAttention"]
 
 
-def _positive_int(owner: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ArgumentError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 def _odd(owner: str, name: str, value: object) -> int:
-    v = _positive_int(owner, name, value)
+    v = check_positive_int(owner, name, value)
     if v % 2 == 0:
         raise ArgumentError(f"{owner}: {name} must be odd (same padding), got {v}")
     return v
@@ -83,8 +78,8 @@ class TemporalAttention(_ResidualGate):
                  residual: bool = True, init_scale: float = 1.0) -> None:
         super().__init__(residual, init_scale)
         owner = "TemporalAttention"
-        self.channels = _positive_int(owner, "channels", channels)
-        reduction = _positive_int(owner, "reduction", reduction)
+        self.channels = check_positive_int(owner, "channels", channels)
+        reduction = check_positive_int(owner, "reduction", reduction)
         k = _odd(owner, "kernel_size", kernel_size)
         hidden = max(channels // reduction, 1)
         self.score = nn.Sequential(

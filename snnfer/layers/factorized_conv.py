@@ -9,17 +9,9 @@ from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError
 from snnfer.layers.activation import ActivationSpec, build_activation
+from snnfer.layers.validation import as_triple, check_positive_int
 
 __all__ = ["FactorizedConv3d"]
-
-
-def _triple(name: str, value: int | tuple[int, int, int]) -> tuple[int, int, int]:
-    vals = (value,) * 3 if isinstance(value, int) else tuple(value)
-    if len(vals) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                             for v in vals):
-        raise ArgumentError(f"FactorizedConv3d: {name} must be a positive int or a "
-                            f"(t, h, w) triple of positive ints, got {value!r}")
-    return vals  # type: ignore[return-value]
 
 
 class FactorizedConv3d(nn.Module):
@@ -52,11 +44,10 @@ class FactorizedConv3d(nn.Module):
                  neuron_kwargs: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         for name, v in (("c_in", c_in), ("c_out", c_out), ("k", k)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ArgumentError(f"FactorizedConv3d: {name} must be a positive int, got {v!r}")
+            check_positive_int("FactorizedConv3d", name, v)
         if k % 2 == 0:
             raise ArgumentError(f"FactorizedConv3d: k must be odd (same padding), got {k}")
-        st, sh, sw = _triple("stride", stride)
+        st, sh, sw = as_triple("FactorizedConv3d", "stride", stride)
         p = k // 2
         kw = dict(neuron_kwargs or {})
         self.c_in, self.c_out, self.k, self.stride = c_in, c_out, k, (st, sh, sw)

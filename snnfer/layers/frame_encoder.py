@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
 from snnfer.layers.time_folded import TimeFolded
+from snnfer.layers.validation import check_positive_int
 
 __all__ = ["FrameEncoder"]
 
@@ -31,8 +32,7 @@ class FrameEncoder(nn.Module):
                  widths: Sequence[int] = (32, 64, 128), grid: int = 4) -> None:
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_dim", out_dim), ("grid", grid)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ArgumentError(f"FrameEncoder: {name} must be a positive int, got {v!r}")
+            check_positive_int("FrameEncoder", name, v)
         widths = tuple(widths)
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1
                              for w in widths):

@@ -6,21 +6,11 @@ import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.layers.validation import as_triple, check_positive_int
 
 __all__ = ["MultiPool"]
 
 _FUSIONS = ("mix", "concat")
-
-
-def _window(name: str, value: int | tuple[int, int, int] | None) -> tuple[int, int, int] | None:
-    if value is None:
-        return None
-    vals = (value,) * 3 if isinstance(value, int) else tuple(value)
-    if len(vals) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1
-                             for v in vals):
-        raise ArgumentError(f"MultiPool: {name} must be a positive int or a (t, h, w) "
-                            f"triple of positive ints, got {value!r}")
-    return vals  # type: ignore[return-value]
 
 
 class MultiPool(nn.Module):
@@ -47,12 +37,11 @@ class MultiPool(nn.Module):
     def __init__(self, channels: int, kernel_size: int | tuple[int, int, int] = 2,
                  stride: int | tuple[int, int, int] | None = None, fusion: str = "mix") -> None:
         super().__init__()
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ArgumentError(f"MultiPool: channels must be a positive int, got {channels!r}")
+        check_positive_int("MultiPool", "channels", channels)
         if fusion not in _FUSIONS:
             raise ArgumentError(f"MultiPool: fusion must be one of {_FUSIONS}, got {fusion!r}")
-        kernel = _window("kernel_size", kernel_size)
-        step = _window("stride", stride) or kernel
+        kernel = as_triple("MultiPool", "kernel_size", kernel_size)
+        step = kernel if stride is None else as_triple("MultiPool", "stride", stride)
         self.channels, self.fusion = channels, fusion
         self.avg = nn.AvgPool3d(kernel, step)
         self.max = nn.MaxPool3d(kernel, step)

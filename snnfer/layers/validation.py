@@ -6,9 +6,36 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from snnfer.errors import InputDtypeError, InputShapeError
+from snnfer.errors import ArgumentError, InputDtypeError, InputShapeError
 
-__all__ = ["check_clip", "pooled_size"]
+__all__ = ["as_triple", "check_clip", "check_positive_int", "pooled_size"]
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_positive_int(owner: str, name: str, value: object) -> int:
+    """``value`` as a positive int, or an :class:`~snnfer.errors.ArgumentError` naming it."""
+    if not _is_positive_int(value):
+        raise ArgumentError(f"{owner}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def as_triple(owner: str, name: str, value: object, *,
+              allow_int: bool = True) -> tuple[int, int, int]:
+    """``value`` (an int, if ``allow_int``, or a ``(t, h, w)`` triple) as a triple of
+    positive ints, or an :class:`~snnfer.errors.ArgumentError` naming ``owner.name``."""
+    if allow_int and isinstance(value, int) and not isinstance(value, bool):
+        vals: tuple = (value,) * 3
+    elif isinstance(value, (tuple, list)):
+        vals = tuple(value)
+    else:
+        vals = ()
+    if len(vals) != 3 or not all(_is_positive_int(v) for v in vals):
+        what = "a positive int or a (t, h, w) triple" if allow_int else "a (t, h, w) triple"
+        raise ArgumentError(f"{owner}: {name} must be {what} of positive ints, got {value!r}")
+    return vals  # type: ignore[return-value]
 
 
 def pooled_size(n: int, kernel: int, stride: int | None = None, padding: int = 0) -> int:

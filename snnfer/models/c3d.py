@@ -38,6 +38,7 @@ c3d_factorized 4.241 G (Table IV: 4.26 G), cs3d 4.242 G (paper: 4.68 G).
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +52,7 @@ from snnfer.layers import (
     FeatureActivation,
     JointAttention,
     MultiPool,
+    as_triple,
     build_activation,
     pooled_size,
 )
@@ -107,15 +109,6 @@ class ConvBNAct3d(nn.Sequential):
         ))
 
 
-def _final_pool(arch: str, value: Any) -> tuple[int, int, int]:
-    vals = tuple(value) if isinstance(value, (tuple, list)) else None
-    if vals is None or len(vals) != 3 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in vals):
-        raise ArgumentError(f"{arch}: final_pool must be a (t, h, w) triple of positive ints, "
-                            f"got {value!r}")
-    return vals  # type: ignore[return-value]
-
-
 class C3DNet(ClipClassifier):
     """The C3D family (see the module docstring for the layout and the variants)."""
 
@@ -133,8 +126,8 @@ class C3DNet(ClipClassifier):
             raise ArgumentError(f"{arch}: pool must be 'max' or 'multi', got {pool!r}")
         if len(widths) != 5:
             raise ArgumentError(f"{arch}: widths must list 5 channel counts, got {widths!r}")
-        pools = (*POOLS, _final_pool(arch, final_pool))
-        min_size = tuple(_prod(p[i] for p in pools) for i in range(3))
+        pools = (*POOLS, as_triple(arch, "final_pool", final_pool, allow_int=False))
+        min_size = tuple(math.prod(p[i] for p in pools) for i in range(3))
         super().__init__(arch=arch, preset=preset, num_classes=num_classes,
                          in_channels=in_channels, input_size=input_size,
                          min_input_size=min_size)
@@ -190,13 +183,6 @@ class C3DNet(ClipClassifier):
         if self.use_attention:
             x = self.attention(x).mean(dim=2, keepdim=True)
         return self.classifier(x)
-
-
-def _prod(values: Any) -> int:
-    out = 1
-    for v in values:
-        out *= v
-    return out
 
 
 def _pool_chain(n: int, kernels: list[int]) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, UnknownNameError
-from snnfer.layers.validation import check_clip
+from snnfer.layers.validation import as_triple, check_clip, check_positive_int
 from snnfer.neuron import reset
 
 __all__ = [
@@ -56,13 +56,6 @@ def resolve_preset(model: str, preset: str, table: Mapping[str, Mapping[str, Any
     return cfg
 
 
-def check_positive_int(model: str, name: str, value: object) -> int:
-    """``value`` as a positive int, or an ArgumentError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ArgumentError(f"{model}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 def check_width_mult(model: str, value: object) -> float:
     """A positive, finite width multiplier."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -80,12 +73,7 @@ def check_dropout(model: str, value: object) -> float:
 
 def check_input_size(model: str, value: object) -> tuple[int, int, int]:
     """``input_size`` as a ``(T, H, W)`` triple of positive ints."""
-    vals = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
-    if vals is None or len(vals) != 3 or any(
-            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in vals):
-        raise ArgumentError(f"{model}: input_size must be a (T, H, W) triple of positive "
-                            f"ints, got {value!r}")
-    return vals  # type: ignore[return-value]
+    return as_triple(model, "input_size", value, allow_int=False)
 
 
 def scaled(widths: Sequence[int], width_mult: float) -> tuple[int, ...]:
