@@ -106,6 +106,10 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
                                 f"pooling stack ({', '.join(too_small)}); minimum (T, H, W) = "
                                 f"{tuple(min_input_size)}")
 
+    def extra_repr(self) -> str:
+        return (f"arch={self.arch!r}, preset={self.preset!r}, "
+                f"default_input_shape={self.default_input_shape}, num_classes={self.num_classes}")
+
     def check_input(self, x: Tensor) -> tuple[int, int, int]:
         """Validate ``x`` ``[B, T, C, H, W]``; return its ``(T, H, W)``."""
         return check_clip(x, owner=self.arch, channels=self.in_channels,
