@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
-import thop
 import torch
 from torch import nn
 
@@ -11,6 +12,10 @@ from snnfer.energy import count_ops
 from snnfer.energy.rules import neuron_cost
 from snnfer.errors import ArgumentError, InputDtypeError, InputShapeError
 from snnfer.neuron import IFNode, LIFNode, SoftSpikingNeuron
+
+with warnings.catch_warnings():  # thop 0.1.1 compares versions with distutils
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import thop
 
 
 class Frames(nn.Module):

@@ -93,8 +93,8 @@ class PowerMeter:
     ``devices=``, ``counter=``). No sensor -> :class:`~snnfer.errors.SensorNotFoundError`.
 
     >>> meter = PowerMeter("auto")                       # doctest: +SKIP
-    >>> reading = meter.measure(lambda: model(x), runs=20)
-    >>> reading.per_run_mj                               # mJ per inference
+    >>> reading = meter.measure(lambda: model(x), runs=20)   # doctest: +SKIP
+    >>> reading.per_run_mj                               # doctest: +SKIP
     """
 
     def __init__(
