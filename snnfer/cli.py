@@ -299,6 +299,73 @@ def demo_cmd(
     typer.echo(f"\nruns, plots and summary written to {out}/")
 
 
+# -- energy (snnfer.energy: estimated and measured energy, CS3D §IV-B) -------------------
+@app.command("energy", context_settings={"allow_extra_args": True})
+def energy_cmd(
+    ctx: typer.Context,
+    models: Annotated[list[str] | None, typer.Option(
+        "--models", help="Registered models, space or comma separated (default: c3d cs3d)."
+    )] = None,
+    input: Annotated[str | None, typer.Option(
+        "--input", help="C x T x H x W for every model, e.g. 3x16x112x112 "
+                        "(default: each model's own input).")] = None,
+    preset: Annotated[str, typer.Option(help="Model preset: paper or small.")] = "paper",
+    tech: Annotated[str, typer.Option(help="Energy constants: 45nm-fp32/fp16/int8.")] = "45nm-fp32",
+    batch: Annotated[int, typer.Option(help="Batch of the energy estimate.")] = 1,
+    latency_batch: Annotated[int, typer.Option(help="Batch of the latency runs.")] = 1,
+    runs: Annotated[int, typer.Option(help="Timed latency runs (median).")] = 5,
+    measure: Annotated[bool, typer.Option(help="Measure energy with a power sensor.")] = False,
+    source: Annotated[str, typer.Option(help="Power sensor: auto, nvml, jetson, rapl.")] = "auto",
+    measure_runs: Annotated[int, typer.Option(help="Inferences per measurement.")] = 10,
+    idle_s: Annotated[float, typer.Option(help="Idle-baseline seconds per measurement.")] = 1.0,
+    interval_s: Annotated[float, typer.Option(help="Power sampling interval (s).")] = 0.05,
+    sysfs_root: Annotated[str, typer.Option(help="sysfs root for Jetson/RAPL sensors.")] = "/",
+    weights: Annotated[list[str] | None, typer.Option(
+        help="Checkpoint for a model, as name=path (repeatable).")] = None,
+    calibrate_bn: Annotated[bool, typer.Option(
+        help="Re-estimate BatchNorm statistics of randomly initialised models.")] = True,
+    input_kind: Annotated[str, typer.Option(help="Example input: uniform or events.")] = "uniform",
+    seed: Annotated[int, typer.Option(help="Seed of weights and input.")] = 0,
+    layers: Annotated[bool, typer.Option(help="Also print each model's per-layer table.")] = False,
+    json_path: Annotated[str | None, typer.Option(
+        "--json", help="Write the results (with per-layer rows) as JSON.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Write a bar chart PNG.")] = None,
+) -> None:
+    """Params, GMACs, ACs, estimated/measured energy and latency of registered models.
+
+    Example: snnfer energy --models c3d cs3d --input 3x16x112x112 --plot energy.png
+    """
+    import json
+
+    from snnfer.atomic import atomic_write_text
+    from snnfer.energy import parse_input_shape
+    from snnfer.energy.compare import compare_models
+
+    names = [n.strip() for item in [*(models or []), *ctx.args] for n in item.split(",")
+             if n.strip()] or ["c3d", "cs3d"]
+    checkpoints = {}
+    for item in weights or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SnnferError(f"--weights must be name=path, got {item!r}")
+        checkpoints[name] = path
+    comparison = compare_models(
+        names, parse_input_shape(input) if input else None, preset=preset, tech=tech,
+        batch_size=batch, latency_batch=latency_batch, latency_runs=runs, measure=measure,
+        power_source=source, measure_runs=measure_runs, weights=checkpoints,
+        power_kwargs={"idle_s": idle_s, "interval_s": interval_s, "root": sysfs_root},
+        calibrate_bn=calibrate_bn, input_kind=input_kind, seed=seed)
+    typer.echo(comparison.to_markdown())
+    if layers:
+        for row in comparison.rows:
+            typer.echo(f"\n### {row.name}\n\n{row.report.to_markdown()}")
+    if json_path:
+        atomic_write_text(json_path, json.dumps(comparison.to_dict(layers=True), indent=2))
+        typer.echo(f"wrote {json_path}")
+    if plot:
+        typer.echo(f"wrote {comparison.plot(plot)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, print snnfer errors as one clear line (exit code 2)."""
     try:

@@ -59,11 +59,12 @@ class ToyPair(ToyFER):
 class ToySNN(nn.Module):
     """Per-time-step linear layer -> LIF (multi-step) -> dropout -> mean over time -> classifier."""
 
-    def __init__(self, num_classes: int = 3, in_channels: int = 2, preset: str = "small",
+    def __init__(self, num_classes: int = 3, in_channels: int | None = None, preset: str = "small",
                  hidden: int = 32, dropout: float = 0.1, nan_after: int | None = None,
                  crash_on_rank: int | None = None) -> None:
         super().__init__()
         t, _, h, w = SHAPE
+        in_channels = in_channels or 2  # None: the preset's channel count, like real models
         self.default_input_shape = (t, in_channels, h, w)
         self.preset = preset
         self.fc1 = nn.Linear(in_channels * h * w, hidden)

@@ -40,19 +40,24 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     return _MODELS[name]
 
 
-def create_model(name: str, num_classes: int = 7, in_channels: int = 3, **kw: Any) -> nn.Module:
+def create_model(
+    name: str, num_classes: int = 7, in_channels: int | None = None, **kw: Any
+) -> nn.Module:
     """Build a registered model.
 
     Every model takes ``[B, T, C, H, W]`` (two-modality models take one such tensor per
     modality, as keyword arguments named in ``model.modalities``) and returns logits
-    ``[B, num_classes]``. Unknown keyword arguments raise an error naming the accepted
-    ones.
+    ``[B, num_classes]``. ``in_channels=None`` takes the preset's channel count (e.g. 3
+    for ``preset="paper"``, 2 polarity channels for ``"small"``). Unknown keyword
+    arguments raise an error naming the accepted ones.
     """
     fn = model_entrypoint(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ArgumentError(f"num_classes must be an int >= 2, got {num_classes!r}")
-    if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-        raise ArgumentError(f"in_channels must be a positive int, got {in_channels!r}")
+    if in_channels is not None and (
+        isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1
+    ):
+        raise ArgumentError(f"in_channels must be a positive int or None, got {in_channels!r}")
     sig = inspect.signature(fn)
     accepts_var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     if not accepts_var_kw:
