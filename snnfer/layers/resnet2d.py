@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.errors import ArgumentError, InputDtypeError, InputShapeError
 from snnfer.layers.temporal_shift import TemporalShift
 from snnfer.neuron import make_neuron
 from snnfer.neuron.factory import NeuronSpec
@@ -54,9 +54,13 @@ def activation_factory(neuron: NeuronSpec | None = None,
 
 
 def check_clip(x: Tensor, name: str, channels: int | None = None) -> None:
-    """Raise :class:`InputShapeError` unless ``x`` is a float clip ``[B, T, C, H, W]``."""
+    """Raise :class:`InputShapeError` (:class:`InputDtypeError`) unless ``x`` is a float clip
+    ``[B, T, C, H, W]`` (with ``channels`` channels when given)."""
     if not isinstance(x, Tensor):
-        raise InputShapeError(f"{name}: expected a tensor [B, T, C, H, W], got {type(x).__name__}")
+        raise InputDtypeError(f"{name}: expected a tensor [B, T, C, H, W], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise InputDtypeError(f"{name}: expected a floating-point tensor, got {x.dtype}; "
+                              "cast with x.float()")
     if x.dim() != 5:
         raise InputShapeError(
             f"{name}: expected a 5-D tensor [B, T, C, H, W], got shape {tuple(x.shape)}"
