@@ -12,6 +12,7 @@ from snnfer.errors import ArgumentError, InputDtypeError, InputShapeError, Unkno
 from snnfer.layers import TemporalPyramidAlignment, TemporalShift
 from snnfer.models import TABLE2_ROWS, create_model, list_models
 from snnfer.neuron import SpikingNeuron, reset
+from tests.conftest import require
 
 # tiny sizes: 32x32 clips, T = 4, 4x4 maps in four 2x2 windows
 TINY = {"preset": "small", "widths": (8, 8, 16, 16), "blocks": (1, 1, 1, 1), "out_stride": 8,
@@ -218,3 +219,22 @@ def test_bad_arguments():
         create_model("hecnet", preset="huge")
     with pytest.raises(UnknownNameError):
         create_model("hecnet_snn", neuron="nope", **TINY)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize(("spec", "kw", "module"), [
+    ("spikingjelly:LIFNode", None, "spikingjelly"),
+    ("snntorch:Leaky", {"beta": 0.5}, "snntorch"),
+    ("norse:LIFCell", None, "norse"),
+])
+def test_hecnet_snn_with_peer_library_neurons(spec, kw, module):
+    require(module)
+    model = create_model("hecnet_snn", neuron=spec, neuron_kw=kw, **TINY).eval()
+    x1, x2 = _inputs(model, size=16, seed=1), _inputs(model, size=16, seed=2)
+    with torch.no_grad():
+        first = model(**x2)
+        model(**x1)
+        assert torch.equal(model(**x2), first)  # peer neurons are reset at every forward too
+    model.train()
+    model(**x1).sum().backward()
+    assert model.stfe_event.trunk.stem.module[0].weight.grad.abs().sum() > 0
