@@ -1,4 +1,6 @@
-"""Building blocks shared by snnfer's models (one idea per module).
+"""Building blocks shared by snnfer's models (one idea per module): CS3D's factorized
+convolution, pooling and attention (cs3d.txt §III), HEC-Net's blocks (hec-net.txt) and a
+2D ResNet trunk.
 
 >>> import torch
 >>> from snnfer.layers import FactorizedConv3d, JointAttention, MultiPool
@@ -18,7 +20,7 @@ from snnfer.layers.multipool import MultiPool
 from snnfer.layers.time_folded import TimeFolded
 from snnfer.layers.validation import as_triple, check_clip, check_positive_int, pooled_size
 
-__all__ = [
+__all__: list[str] = [
     "ActivationSpec",
     "FactorizedConv3d",
     "FeatureActivation",
@@ -34,3 +36,35 @@ __all__ = [
     "check_positive_int",
     "pooled_size",
 ]
+
+# --- HEC-Net blocks (hec-net.txt) and the shared 2D ResNet trunk ---------------------------
+from snnfer.layers.fusion import CrossModalGate, TemporalTransformer, sinusoidal_positions
+from snnfer.layers.multiscale import MultiScalePerception
+from snnfer.layers.pyramid import TemporalPyramidAlignment
+from snnfer.layers.resnet2d import BasicBlock, FrameWise, ResNet2d, activation_factory
+from snnfer.layers.stfe import STFE
+from snnfer.layers.temporal_shift import TemporalShift, temporal_shift
+from snnfer.layers.topk_attention import DualTopKAttention, softmax_attention, topk_softmax
+from snnfer.layers.window_attention import WindowCrossAttention, window_merge, window_partition
+
+__all__ += [
+    "STFE",
+    "BasicBlock",
+    "CrossModalGate",
+    "DualTopKAttention",
+    "FrameWise",
+    "MultiScalePerception",
+    "ResNet2d",
+    "TemporalPyramidAlignment",
+    "TemporalShift",
+    "TemporalTransformer",
+    "WindowCrossAttention",
+    "activation_factory",
+    "sinusoidal_positions",
+    "softmax_attention",
+    "temporal_shift",
+    "topk_softmax",
+    "window_merge",
+    "window_partition",
+]
+# --- end of HEC-Net blocks -----------------------------------------------------------------

@@ -29,3 +29,10 @@ __all__ = [
     "model_entrypoint",
     "register_model",
 ]
+
+# --- HEC-Net family and the SEEN baseline (issue 6); importing registers them -------------
+from snnfer.models.hecnet import TABLE2_ROWS, HECNet, HECNetStream
+from snnfer.models.seen import SEEN
+
+__all__ += ["SEEN", "TABLE2_ROWS", "HECNet", "HECNetStream"]
+# --- end of HEC-Net family ----------------------------------------------------------------

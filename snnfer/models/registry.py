@@ -46,10 +46,10 @@ def create_model(
     """Build a registered model.
 
     Every model takes ``[B, T, C, H, W]`` (two-modality models take one such tensor per
-    modality, as keyword arguments named in ``model.modalities``) and returns logits
-    ``[B, num_classes]``. ``in_channels=None`` takes the preset's channel count (e.g. 3
-    for ``preset="paper"``, 2 polarity channels for ``"small"``). Unknown keyword
-    arguments raise an error naming the accepted ones.
+    modality, as keyword arguments named in ``model.modalities``) and returns
+    logits ``[B, num_classes]``. ``in_channels=None`` leaves the channel count to the
+    model's preset (e.g. 3 for CS3D's ``preset="paper"``, 2 polarity channels for
+    ``"small"``). Unknown keyword arguments raise an error naming the accepted ones.
     """
     fn = model_entrypoint(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
@@ -67,4 +67,6 @@ def create_model(
             raise ArgumentError(
                 f"model {name!r} got unknown argument(s) {unknown}; accepted: {allowed}"
             )
-    return fn(num_classes=num_classes, in_channels=in_channels, **kw)
+    if in_channels is not None:
+        kw["in_channels"] = in_channels
+    return fn(num_classes=num_classes, **kw)
