@@ -45,15 +45,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from snnfer.data.emulator_events import expand_crossings
+from snnfer.data.emulator_model import LIN_LOG_DN, expand_jobs, simulate_chunk
 from snnfer.data.events import SensorSize, concat_events, empty_events
 from snnfer.errors import ArgumentError, InputShapeError, UnknownNameError
 
 __all__ = ["PRESETS", "DVSEmulator", "lin_log"]
 
-LIN_LOG_DN = 20.0
-SHOT_NOISE_INTEN_FACTOR = 0.25
-_TOL = 1e-6  # a change within 1e-6 threshold of a crossing counts (float rounding guard)
 
 _PRESET_KEYS = ("pos_thres", "neg_thres", "sigma_thres", "cutoff_hz", "leak_rate_hz",
                 "shot_noise_rate_hz", "refractory_period_s", "leak_jitter_fraction",
@@ -74,11 +71,6 @@ def lin_log(intensity: torch.Tensor, threshold: float = LIN_LOG_DN) -> torch.Ten
     x = intensity.clamp_min(0)
     return torch.where(x <= threshold, x * (math.log(threshold) / threshold),
                        torch.log(x.clamp_min(threshold)))
-
-
-def _inverse_lin_log(log_i: torch.Tensor, threshold: float = LIN_LOG_DN) -> torch.Tensor:
-    knee = math.log(threshold)
-    return torch.where(log_i <= knee, log_i * (threshold / knee), torch.exp(log_i.clamp_max(20)))
 
 
 def _luma(frames: torch.Tensor) -> torch.Tensor:
@@ -116,7 +108,9 @@ class DVSEmulator:
         max_upsample: int = 16,
         upsample_max_change: float | None = None,
         timestamps: str = "linear",
+        workers: int | None = None,
         chunk_pixels: int = 1 << 18,
+        expand_pixels: int = 1 << 22,
     ) -> None:
         for name, v in (("pos_thres", pos_thres), ("neg_thres", neg_thres)):
             if not v > 0:
@@ -144,8 +138,17 @@ class DVSEmulator:
                                     else float(upsample_max_change))
         self.timestamps, self.seed = timestamps, int(seed)
         self.device = torch.device(device)
-        self.chunk_pixels = int(chunk_pixels)
+        self.chunk_pixels = int(chunk_pixels)  # pixels x substeps simulated at once
+        self.expand_pixels = int(expand_pixels)  # ... kept (12 B each) before expanding
+        if workers is not None and int(workers) < 1:
+            raise ArgumentError(f"workers must be >= 1, got {workers}")
+        self.workers = workers
         self.reset()
+
+    def expand_workers(self) -> int:
+        """Threads turning counts into events: ``workers``, else torch's thread count (1 in
+        DataLoader workers), at most 8."""
+        return int(self.workers) if self.workers else max(1, min(8, torch.get_num_threads()))
 
     # ------------------------------------------------------------------ construction/state
     @classmethod
@@ -194,7 +197,7 @@ class DVSEmulator:
         self._rate_factor = torch.exp(
             math.log(10) * self.noise_rate_cov_decades * torch.randn(h, w, generator=g, device=dev)
         ) if self.leak_rate_hz > 0 else None
-        self._t_last = torch.full((h, w), -math.inf, dtype=torch.float64, device=dev)
+        self._t_last_us = torch.full((h, w), -math.inf, dtype=torch.float64, device=dev)
         self._log_prev = log_frame.clone()
         self._lp = log_frame.clone()
         self._base = log_frame.clone()
@@ -262,12 +265,16 @@ class DVSEmulator:
             logs, t = logs[1:], t[1:]
         h, w = logs.shape[1:]
         per_chunk = max(1, self.chunk_pixels // (h * w))
-        out, start = [], 0
+        out, jobs, pending, start = [], [], 0, 0
         while start < logs.shape[0]:
             stop = start + per_chunk
             sub_logs, sub_t = self._substeps(logs[start:stop], t[start:stop])
             start = stop
-            out.append(self._run(sub_logs, sub_t))
+            jobs += simulate_chunk(self, sub_logs, sub_t)
+            pending += sub_logs.shape[0] * h * w
+            if pending >= self.expand_pixels or start >= logs.shape[0]:
+                out.append(expand_jobs(jobs, self.expand_workers()))
+                jobs, pending = [], 0
         return concat_events(out)
 
     # ------------------------------------------------------------------ pixel model
@@ -292,92 +299,3 @@ class DVSEmulator:
         idx_t = torch.as_tensor(idx, device=logs.device)
         fr = torch.as_tensor(frac, dtype=torch.float32, device=logs.device)[:, None, None]
         return torch.lerp(prev[idx_t], logs[idx_t], fr), t_sub
-
-    def _run(self, logs: torch.Tensor, t: np.ndarray) -> np.ndarray:
-        """Sequential pixel recursion over substeps, then vectorised event expansion."""
-        s_n = logs.shape[0]
-        if self.upsample == 1:
-            self._log_prev = logs[-1].clone()
-        t_us = np.rint(np.concatenate([[self._t_prev_s], t]) * 1e6).astype(np.int64)
-        dt_s = np.diff(np.concatenate([[self._t_prev_s], t]))
-        counts = torch.zeros(logs.shape, dtype=torch.int32, device=self.device)
-        first = torch.empty(logs.shape, device=self.device)  # d0, or first-event fraction
-        span = torch.empty(logs.shape, device=self.device)  # d1 - d0, or event spacing
-        noise = torch.zeros(logs.shape, dtype=torch.int8, device=self.device) \
-            if self.shot_noise_rate_hz > 0 else None
-        thr_p, thr_n, g = self.pos_thresholds, self.neg_thresholds, self.generator
-        lp, base = self._lp, self._base
-        refractory = self.refractory_period_s > 0
-        tau = 1.0 / (2 * math.pi * self.cutoff_hz) if self.cutoff_hz > 0 else 0.0
-        for j in range(s_n):
-            dt = float(dt_s[j])
-            need_inten = self.cutoff_hz > 0 or noise is not None
-            inten01 = ((_inverse_lin_log(logs[j]) if self.lin_log else logs[j].exp()
-                        ).clamp(0, 255) + 20) / 275 if need_inten else None
-            lp_prev = lp
-            if self.cutoff_hz > 0:
-                eps = (inten01 * (dt / tau)).clamp_(max=1.0)
-                lp = torch.addcmul(lp, eps, logs[j] - lp)
-            else:
-                lp = logs[j]
-            d0 = torch.sub(lp_prev, base, out=first[j])
-            if self.leak_rate_hz > 0:
-                jitter = 1 - self.leak_jitter_fraction * torch.randn(
-                    base.shape, generator=g, device=self.device)
-                base = base - (dt * self.leak_rate_hz) * self._rate_factor * jitter * thr_p
-            d1 = lp - base
-            k_on = torch.floor_(d1 / thr_p + _TOL).clamp_(min=0)
-            k_off = torch.floor_(-d1 / thr_n + _TOL).clamp_(min=0)
-            torch.sub(d1, d0, out=span[j])
-            if refractory:
-                k_on, k_off = self._refractory(k_on, k_off, first[j], span[j], t_us[j], t_us[j + 1])
-            counts[j] = (k_on - k_off).to(torch.int32)
-            base = base + k_on * thr_p - k_off * thr_n
-            if noise is not None:
-                p = (self.shot_noise_rate_hz / 2 * dt) * (
-                    (SHOT_NOISE_INTEN_FACTOR - 1) * inten01 + 1)
-                u = torch.rand(base.shape, generator=g, device=self.device)
-                on = u > 1 - p * (self.pos_thres / thr_p)
-                off = u < p * (self.neg_thres / thr_n)
-                noise[j] = on.to(torch.int8) - off.to(torch.int8)
-                base = torch.where(on | off, lp, base)
-        self._lp, self._base, self._t_prev_s = lp, base, float(t[-1])
-        return expand_crossings(
-            counts, first, span, t_us, self.sensor_size,
-            thr_p=thr_p, thr_n=thr_n, mode="fraction" if refractory else self.timestamps,
-            noise=noise, generator=g,
-        )
-
-    def _refractory(self, k_on, k_off, first, span, t0_us, t1_us):
-        """Thin this substep's events to those >= ``refractory_period_s`` after the pixel's
-        previous event; rewrites ``first``/``span`` as the emitted events' first fraction and
-        spacing. Closed form per pixel: events ``i0, i0 + m, ...`` survive."""
-        k = k_on + k_off
-        sign = torch.where(k_on > 0, 1.0, -1.0)
-        thr = torch.where(k_on > 0, self.pos_thresholds, -self.neg_thresholds)
-        moving = span != 0
-        safe = torch.where(moving, span, torch.ones_like(span))
-        if self.timestamps == "uniform":
-            a = torch.where(k > 0, 1 / k.clamp(min=1), torch.ones_like(k))
-            b = a.clone()
-        else:
-            a = torch.where(moving, (thr - first) / safe, torch.ones_like(span)).clamp(0, 1)
-            b = torch.where(moving, thr / safe, torch.zeros_like(span))
-        dt = (t1_us - t0_us) * 1e-6
-        t_first = t0_us * 1e-6 + a.double() * dt
-        gap = (b.double() * dt)
-        r = self.refractory_period_s
-        wait = self._t_last + r - t_first
-        i0 = torch.where(gap > 0, torch.ceil(wait / gap.clamp(min=1e-12)),
-                         torch.where(wait > 0, math.inf, 0.0)).clamp(min=0)
-        m = torch.where(gap > 0, torch.ceil(r / gap.clamp(min=1e-12)), math.inf).clamp(min=1)
-        kd = k.double()
-        emitted = torch.where(i0 < kd, torch.ceil((kd - i0) / m.clamp(max=1e9)), 0.0)
-        emitted = torch.where(torch.isinf(m) & (emitted > 0), 1.0, emitted)
-        last = t_first + (i0 + (emitted - 1) * torch.where(torch.isinf(m), 0.0, m)) * gap
-        self._t_last = torch.where(emitted > 0, last, self._t_last)
-        i0f = torch.where(torch.isinf(i0), 0.0, i0).float()
-        first.copy_(a + i0f * b)
-        span.copy_(torch.where(torch.isinf(m), 0.0, m).float() * b)
-        emitted = emitted.float()
-        return torch.where(sign > 0, emitted, 0.0), torch.where(sign < 0, emitted, 0.0)

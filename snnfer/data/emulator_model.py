@@ -1,0 +1,194 @@
+"""The V2E pixel recursion over a chunk of substeps (see :mod:`snnfer.data.emulator`).
+
+Everything that does not depend on the memorised level is computed for the whole chunk at
+once (intensity scaling, low-pass gains, leak and shot-noise draws); the per-substep loop
+keeps only a dozen element-wise torch ops. Leak is folded out of the loop exactly: lowering
+the memorised level ``B`` by ``leak_s`` is the same as raising the photoreceptor value by it,
+so with ``C_s`` the cumulative leak the loop tracks ``U = B + C`` against ``lp + C`` and
+converts back at the end of the chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from snnfer.data.emulator_events import _np, expand_crossings
+from snnfer.data.events import EVENT_DTYPE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from snnfer.data.emulator import DVSEmulator
+
+__all__ = ["ExpandJob", "expand_jobs", "simulate_chunk"]
+
+LIN_LOG_DN = 20.0
+SHOT_NOISE_INTEN_FACTOR = 0.25  # v2e: shot-noise rate at full intensity relative to dark
+TOL = 1e-6  # a change within 1e-6 threshold of a crossing counts (float rounding guard)
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def inverse_lin_log(log_i: torch.Tensor, threshold: float = LIN_LOG_DN) -> torch.Tensor:
+    """Intensity in DN from a lin-log value (inverse of :func:`snnfer.data.emulator.lin_log`)."""
+    knee = math.log(threshold)
+    return torch.where(log_i <= knee, log_i * (threshold / knee), torch.exp(log_i.clamp_max(20)))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    import os
+
+    key = (os.getpid(), workers)  # a forked DataLoader worker builds its own pool
+    if key not in _POOLS:
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="snnfer-dvs")
+    return _POOLS[key]
+
+
+def _refractory(emu: DVSEmulator, pos, neg, first, span, t0_us: int, t1_us: int):
+    """Keep only events >= ``refractory_period_s`` after the pixel's previous emitted event.
+
+    Per pixel the substep's events sit at ``t0 + (a + i b) dt``; the survivors are
+    ``i0, i0 + m, i0 + 2m, ...`` (closed form, no per-event loop; a zero spacing becomes a
+    tiny one, so at most one of simultaneous events survives). ``first``/``span`` are
+    overwritten with the survivors' first fraction and spacing (``mode="fraction"``).
+    """
+    k = pos + neg
+    is_on = (pos > 0).float()
+    dt = float(t1_us - t0_us)
+    if emu.timestamps == "uniform":
+        a = 1 / k.clamp(min=1)
+        b = a
+    else:  # crossing of the first threshold and spacing, as fractions of the substep
+        thr = torch.addcmul(-emu.neg_thresholds, is_on, emu.pos_thresholds + emu.neg_thresholds)
+        inv = 1 / torch.where(span == 0, torch.full_like(span, 1e-30), span)
+        a = ((thr - first) * inv).clamp_(0, 1)
+        b = (thr * inv).clamp_(min=0)
+    r_us = emu.refractory_period_s * 1e6
+    t_first = a * dt
+    gap = (b * dt).clamp_(min=1e-6)
+    wait = ((emu._t_last_us - t0_us).float() + r_us - t_first).clamp_(min=0)
+    i0 = torch.ceil(wait / gap)
+    m = torch.ceil(r_us / gap).clamp_(min=1)
+    emitted = torch.ceil((k - i0).clamp_(min=0) / m)
+    last = t_first + (i0 + (emitted - 1) * m) * gap
+    emu._t_last_us = torch.where(emitted > 0, last.double() + t0_us, emu._t_last_us)
+    torch.addcmul(a, i0, b, out=first)
+    torch.mul(m, b, out=span)
+    pos = emitted * is_on
+    return pos, emitted - pos
+
+
+def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray) -> list[ExpandJob]:
+    """Run substeps ``logs`` [S, H, W] (targets in log intensity) ending at ``t`` [S] s; return
+    the event-expansion jobs (one per expansion worker)."""
+    s_n, h, w = logs.shape
+    dev, g = emu.device, emu.generator
+    t_all = np.concatenate([[emu._t_prev_s], t])
+    t_us = np.rint(t_all * 1e6).astype(np.int64)
+    dt = torch.as_tensor(np.diff(t_all), dtype=torch.float32, device=dev)[:, None, None]
+    thr_p, thr_n = emu.pos_thresholds, emu.neg_thresholds
+    inv_p, inv_n = 1 / thr_p, -1 / thr_n
+
+    inten01 = eps = cum_leak = reset = noise = noise_frac = None
+    if emu.cutoff_hz > 0 or emu.shot_noise_rate_hz > 0:  # v2e: inten01 = (I + 20) / 275
+        intensity = inverse_lin_log(logs) if emu.lin_log else logs.exp()
+        inten01 = (intensity.clamp_(0, 255) + 20) / 275
+    if emu.cutoff_hz > 0:  # first-order IIR, tau = 1 / (2 pi f_c), darker pixels slower
+        eps = (inten01 * (dt * (2 * math.pi * emu.cutoff_hz))).clamp_(max=1.0)
+    if emu.leak_rate_hz > 0:
+        jitter = 1 - emu.leak_jitter_fraction * torch.randn(logs.shape, generator=g, device=dev)
+        leak = (dt * emu.leak_rate_hz) * emu._rate_factor * jitter * thr_p
+        cum_leak = leak.cumsum_(0)
+    if emu.shot_noise_rate_hz > 0:
+        p = (emu.shot_noise_rate_hz / 2 * dt) * ((SHOT_NOISE_INTEN_FACTOR - 1) * inten01 + 1)
+        p_on, p_off = p * (emu.pos_thres / thr_p), p * (emu.neg_thres / thr_n)
+        u = torch.rand(logs.shape, generator=g, device=dev)
+        on, off = u > 1 - p_on, u < p_off
+        reset = on | off
+        noise = on.to(torch.int8) - off.to(torch.int8)
+        # the same draw, rescaled, is uniform within the event's substep: its time
+        noise_frac = torch.where(on, (u - (1 - p_on)) / p_on.clamp(min=1e-30),
+                                 u / p_off.clamp(min=1e-30)).clamp_(0, 1)
+
+    counts = torch.empty(logs.shape, device=dev)
+    first = torch.empty(logs.shape, device=dev)  # d0, or first-event fraction
+    span = torch.empty(logs.shape, device=dev)  # d1 - d0, or event spacing
+    lp, base = emu._lp, emu._base.clone()
+    lp_prev = lp
+    refractory = emu.refractory_period_s > 0
+    for s in range(s_n):
+        lp = torch.addcmul(lp, eps[s], logs[s] - lp) if eps is not None else logs[s]
+        lpc = lp + cum_leak[s] if cum_leak is not None else lp
+        d0 = torch.sub(lp_prev, base, out=first[s])
+        d1 = lpc - base
+        torch.sub(d1, d0, out=span[s])
+        pos = torch.addcmul(torch.full_like(d1, TOL), d1, inv_p).floor_().clamp_(min=0)
+        neg = torch.addcmul(torch.full_like(d1, TOL), d1, inv_n).floor_().clamp_(min=0)
+        if refractory:
+            pos, neg = _refractory(emu, pos, neg, first[s], span[s], t_us[s], t_us[s + 1])
+        base.addcmul_(pos, thr_p).addcmul_(neg, thr_n, value=-1)
+        torch.sub(pos, neg, out=counts[s])
+        if reset is not None:
+            base = torch.where(reset[s], lpc, base)
+        lp_prev = lpc
+    emu._lp = lp
+    emu._base = base - cum_leak[-1] if cum_leak is not None else base
+    emu._t_prev_s = float(t[-1])
+    mode = "fraction" if refractory else emu.timestamps
+    table = np.concatenate([-_np(thr_n), _np(thr_p)]) if mode == "linear" else None
+    jobs = []
+    for lo, hi in _split(s_n, emu.expand_workers()):
+        nz = None if noise is None else noise[lo:hi]
+        n = int(counts[lo:hi].abs().sum(dtype=torch.float64))
+        n += 0 if nz is None else int(torch.count_nonzero(nz))
+        jobs.append(ExpandJob(counts[lo:hi], first[lo:hi], span[lo:hi], t_us[lo:hi + 1],
+                              (w, h), table, mode, nz,
+                              None if noise_frac is None else noise_frac[lo:hi], n))
+    return jobs
+
+
+@dataclass
+class ExpandJob:
+    """What :func:`expand_crossings` needs for a run of substeps, and its event count."""
+
+    counts: torch.Tensor
+    first: torch.Tensor
+    span: torch.Tensor
+    t_us: np.ndarray
+    size: tuple[int, int]
+    table: np.ndarray | None
+    mode: str
+    noise: torch.Tensor | None
+    noise_frac: torch.Tensor | None
+    n_events: int
+
+
+def expand_jobs(jobs: list[ExpandJob], workers: int) -> np.ndarray:
+    """Expand ``jobs`` (in time order) into one pre-allocated event array, in parallel."""
+    total = sum(j.n_events for j in jobs)
+    item = EVENT_DTYPE.itemsize
+    buf = np.empty(total * item + 3, dtype=np.uint8)  # +3: see expand_crossings' spill
+    starts = np.concatenate([[0], np.cumsum([j.n_events for j in jobs])]) * item
+
+    def run(i: int) -> None:
+        j = jobs[i]
+        if j.n_events:
+            expand_crossings(j.counts, j.first, j.span, j.t_us, j.size, thr_table=j.table,
+                             mode=j.mode, noise=j.noise, noise_frac=j.noise_frac,
+                             out=buf[starts[i]:starts[i + 1]])
+
+    if workers > 1 and len(jobs) > 1:
+        list(_pool(workers).map(run, range(len(jobs))))
+    else:
+        for i in range(len(jobs)):
+            run(i)
+    return buf[:total * item].view(EVENT_DTYPE)
+
+
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    parts = max(1, min(parts, n))
+    edges = np.linspace(0, n, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
