@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snnfer.data.emulator import PRESETS, DVSEmulator  # noqa: E402
+from snnfer.data.emulator import PRESETS, DVSEmulator
 
 
 def texture_clip(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
