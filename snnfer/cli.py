@@ -80,6 +80,36 @@ def neurons_cmd(
         typer.echo(f"{label:28s} " + " ".join(f"{v:.2f}" for v in y))
 
 
+# ---- data-events: event files (inspect) ------------------------------------------------------
+@app.command("inspect")
+def inspect_cmd(
+    file: Annotated[str, typer.Argument(help="Event file: .npz .h5 .hdf5 .txt .csv .aedat4")],
+    png: Annotated[str | None, typer.Option(help="Write a PNG of accumulated frames.")] = None,
+    frames: Annotated[int, typer.Option(help="Number of time bins in the PNG.")] = 6,
+    sensor_size: Annotated[
+        str | None, typer.Option(help="W,H when the file stores none (default: max x/y + 1).")
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="Text files: auto | s | us.")] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the stats as JSON.")] = False,
+) -> None:
+    """Counts, duration, rate, polarity balance of an event file; optional PNG preview.
+
+    Example: snnfer inspect clip.h5 --png clip.png
+    """
+    from snnfer.data.inspect import inspect_file
+
+    size = None
+    if sensor_size is not None:
+        try:
+            size = tuple(int(v) for v in sensor_size.split(","))
+        except ValueError as exc:
+            raise SnnferError(f"--sensor-size must be W,H, got {sensor_size!r}") from exc
+    stats = inspect_file(file, png=png, n_frames=frames, sensor_size=size, time_unit=time_unit)
+    typer.echo(stats.to_json() if json_out else stats.to_text())
+    if png is not None and not json_out:
+        typer.echo(f"preview:         {png}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, print snnfer errors as one clear line (exit code 2)."""
     try:
