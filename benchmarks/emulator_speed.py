@@ -8,8 +8,9 @@ Inputs, 30 fps, uint8:
 
 Both emulators get the same parameters (``--presets``, v2e's names) and no frame
 interpolation (``upsample=1``); fps = frames / wall time (best of ``--repeats``), measured in
-the same run. v2e is not on PyPI: pass its source folder with ``--v2e-path`` (or ``V2E_PATH``);
-GUI/output-only imports it needs (screeninfo, easygui, engineering_notation, dv_processing)
+the same run; "CPU fps" = frames / CPU seconds used by the process (all its threads), which a
+loaded shared machine disturbs less. v2e is not on PyPI: pass its source folder with
+``--v2e-path`` (or ``V2E_PATH``); GUI/output-only imports it needs (screeninfo, easygui, engineering_notation, dv_processing)
 are replaced by empty stand-ins if missing, since they play no part in the emulation.
 
     python benchmarks/emulator_speed.py --v2e-path ~/src/v2e
@@ -76,30 +77,37 @@ def load_v2e(path: str):
     return EventEmulator
 
 
-def run_snnfer(frames, ts, params, repeats, workers):
-    emu = DVSEmulator(**params, upsample=1, workers=workers, seed=1)
-    best, n = np.inf, 0
+def _timed(fn):
+    """(wall seconds, CPU seconds of this process, result)."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def run_snnfer(frames, ts, params, repeats, workers, timestamps):
+    emu = DVSEmulator(**params, upsample=1, workers=workers, seed=1, timestamps=timestamps)
+    wall, cpu, n = np.inf, np.inf, 0
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        ev = emu(frames, ts)
-        best = min(best, time.perf_counter() - t0)
-        n = len(ev)
-    return (len(frames) - 1) / best, n / (len(frames) - 1)
+        w, c, ev = _timed(lambda: emu(frames, ts))
+        wall, cpu, n = min(wall, w), min(cpu, c), len(ev)
+    steps = len(frames) - 1
+    return steps / wall, steps / cpu, n / steps
 
 
 def run_v2e(event_emulator, frames, ts, params, repeats):
-    best, n = np.inf, 0
+    wall, cpu, n = np.inf, np.inf, 0
     for _ in range(repeats):
         emu = event_emulator(device="cpu", seed=1, **params)
         emu.generate_events(frames[0], ts[0])  # like ours: the first frame initialises
-        t0 = time.perf_counter()
-        total = 0
-        for f, t in zip(frames[1:], ts[1:]):
-            ev = emu.generate_events(f, float(t))
-            total += 0 if ev is None else len(ev)
-        best = min(best, time.perf_counter() - t0)
-        n = total
-    return (len(frames) - 1) / best, n / (len(frames) - 1)
+
+        def clip(emu=emu):
+            return sum(len(e) for f, t in zip(frames[1:], ts[1:])
+                       if (e := emu.generate_events(f, float(t))) is not None)
+
+        w, c, total = _timed(clip)
+        wall, cpu, n = min(wall, w), min(cpu, c), total
+    steps = len(frames) - 1
+    return steps / wall, steps / cpu, n / steps
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sizes", default="112x112,346x260", help="WxH list")
     ap.add_argument("--inputs", default="texture,face")
     ap.add_argument("--presets", default="clean,v2e-default")
+    ap.add_argument("--timestamps", default="linear,v2e",
+                    help="snnfer timestamp rules to time (linear = exact crossings, v2e = v2e's)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=None, help="snnfer expansion threads")
     ap.add_argument("--v2e-path", default=os.environ.get("V2E_PATH"))
@@ -119,9 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch threads: {torch.get_num_threads()}, frames per clip: {args.frames}, "
           f"30 fps, upsample=1{'' if event_emulator else ' (no --v2e-path: v2e not measured)'}")
     print()
-    print("| input | W x H | preset | snnfer fps | snnfer events/frame | v2e fps "
-          "| v2e events/frame | speed-up |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| input | W x H | preset | timestamps | snnfer fps (CPU fps) | snnfer events/frame "
+          "| v2e fps (CPU fps) | v2e events/frame | speed-up wall (CPU) |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
         clips = {"texture": texture_clip(args.frames, h, w), "face": face_clip(args.frames, h, w)}
@@ -129,14 +139,21 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.inputs.split(","):
             for preset in args.presets.split(","):
                 params = PRESETS[preset]
-                fps, epf = run_snnfer(clips[name], ts, params, args.repeats, args.workers)
-                row = f"| {name} | {w} x {h} | {preset} | {fps:,.0f} | {epf:,.0f} |"
+                v2e = None
                 if event_emulator is not None:
-                    vfps, vepf = run_v2e(event_emulator, clips[name], ts, params, args.repeats)
-                    row += f" {vfps:,.0f} | {vepf:,.0f} | {fps / vfps:.1f}x |"
-                else:
-                    row += " - | - | - |"
-                print(row, flush=True)
+                    v2e = run_v2e(event_emulator, clips[name], ts, params, args.repeats)
+                for rule in args.timestamps.split(","):
+                    fps, cfps, epf = run_snnfer(clips[name], ts, params, args.repeats,
+                                                args.workers, rule)
+                    row = (f"| {name} | {w} x {h} | {preset} | {rule} | {fps:,.0f} ({cfps:,.0f})"
+                           f" | {epf:,.0f} |")
+                    if v2e is not None:
+                        vfps, vcfps, vepf = v2e
+                        row += (f" {vfps:,.0f} ({vcfps:,.0f}) | {vepf:,.0f} | {fps / vfps:.1f}x"
+                                f" ({cfps / vcfps:.1f}x) |")
+                    else:
+                        row += " - | - | - |"
+                    print(row, flush=True)
 
 
 if __name__ == "__main__":

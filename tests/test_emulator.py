@@ -58,6 +58,43 @@ def test_linear_timestamps_are_threshold_crossing_times():
     assert ev["t"].tolist() == [4000, 8000]
 
 
+def test_v2e_timestamp_rule_uses_the_busiest_pixel():
+    """timestamps="v2e": event i of every pixel at t0 + (i + 1) dt / K, K = max count (v2e's
+    EventEmulator), shot noise at the frame time; "uniform" uses each pixel's own count."""
+    lo, hi = math.log(60.0), [0.6, 0.2]  # pixel 0: 3 thresholds, pixel 1: 1 threshold
+    frames = np.exp(lo + np.array([[0.0, 0.0], hi]))[:, None, :]
+    slots = DVSEmulator.from_preset("clean", sigma_thres=0.0, upsample=1, timestamps="v2e")
+    ev = slots(frames, [0.0, 0.03])
+    assert ev[["t", "x"]].tolist() == [(10000, 0), (10000, 1), (20000, 0), (30000, 0)]
+    uniform = DVSEmulator.from_preset("clean", sigma_thres=0.0, upsample=1,
+                                      timestamps="uniform")(frames, [0.0, 0.03])
+    assert uniform[["t", "x"]].tolist() == [(10000, 0), (20000, 0), (30000, 0), (30000, 1)]
+    noisy = DVSEmulator.from_preset("clean", shot_noise_rate_hz=2000.0, timestamps="v2e")
+    ev = noisy(np.full((4, 6, 6), 90, np.uint8), [0.0, 0.01, 0.02, 0.03])
+    assert len(ev) > 0 and set(ev["t"].tolist()) <= {10000, 20000, 30000}
+
+
+def test_v2e_rule_matches_linear_counts_and_refractory_across_chunks():
+    rng = np.random.default_rng(3)
+    frames = rng.integers(30, 255, (8, 12, 10)).astype(np.uint8)
+    ts = np.arange(8) / 30
+    a = DVSEmulator.from_preset("v2e-default", upsample=1, timestamps="v2e")(frames, ts)
+    b = DVSEmulator.from_preset("v2e-default", upsample=1)(frames, ts)
+    validate_events(a, (10, 12))
+    np.testing.assert_array_equal(per_pixel(a, (10, 12), 1), per_pixel(b, (10, 12), 1))
+    np.testing.assert_array_equal(per_pixel(a, (10, 12), 0), per_pixel(b, (10, 12), 0))
+    # one threshold per frame, frames 0.8 ms apart, R = 1 ms, one frame per chunk (so the
+    # last-event time is carried across chunks). As in v2e a dropped event leaves its change
+    # in the memorised level: frame 2 drops 1600; frame 3 has 2 events (2000, 2400) and
+    # keeps 2000; frame 4 keeps 3200 of (2800, 3200); frame 5 drops both; frame 6 keeps 4267
+    frames = np.exp(math.log(60.0) + 0.2 * np.arange(7))[:, None, None] * np.ones((7, 1, 1))
+    for chunk in (1, 1 << 18):
+        emu = DVSEmulator.from_preset("clean", sigma_thres=0.0, upsample=1, timestamps="v2e",
+                                      refractory_period_s=0.001, chunk_pixels=chunk)
+        ev = emu(frames, np.arange(7) * 0.0008)
+        assert ev["t"].tolist() == [800, 2000, 3200, 4267]
+
+
 def test_upsampling_keeps_linear_log_crossings():
     """Linear-in-log upsampling with linear timestamps reproduces the same events."""
     rng = np.random.default_rng(0)

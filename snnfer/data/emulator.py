@@ -73,6 +73,17 @@ def lin_log(intensity: torch.Tensor, threshold: float = LIN_LOG_DN) -> torch.Ten
                        torch.log(x.clamp_min(threshold)))
 
 
+_LIN_LOG_U8 = lin_log(torch.arange(256, dtype=torch.float32)).numpy()
+_INTEN01_U8 = ((np.arange(256) + 20) / 275).astype(np.float32)  # v2e's rescale_intensity_frame
+
+
+def _inten01(dn: Any) -> torch.Tensor:
+    """v2e's intensity scale ``(I + 20) / 275`` of DN frames (uint8 numpy or float tensor)."""
+    if isinstance(dn, np.ndarray):
+        return torch.from_numpy(np.take(_INTEN01_U8, dn))
+    return (dn.clamp(0, 255) + 20) / 275
+
+
 def _luma(frames: torch.Tensor) -> torch.Tensor:
     """BT.601 luma of RGB frames ``[..., 3]`` (the weights OpenCV's RGB2GRAY uses)."""
     w = torch.tensor([0.299, 0.587, 0.114], dtype=frames.dtype, device=frames.device)
@@ -126,8 +137,9 @@ class DVSEmulator:
             raise ArgumentError(f"upsample must be 'auto' or an int >= 1, got {upsample!r}")
         if int(max_upsample) < 1:
             raise ArgumentError(f"max_upsample must be >= 1, got {max_upsample}")
-        if timestamps not in ("linear", "uniform"):
-            raise ArgumentError(f"timestamps must be 'linear' or 'uniform', got {timestamps!r}")
+        if timestamps not in ("linear", "uniform", "v2e"):
+            raise ArgumentError(
+                f"timestamps must be 'linear', 'uniform' or 'v2e', got {timestamps!r}")
         self.pos_thres, self.neg_thres, self.sigma_thres = pos_thres, neg_thres, sigma_thres
         self.cutoff_hz, self.leak_rate_hz = cutoff_hz, leak_rate_hz
         self.shot_noise_rate_hz, self.refractory_period_s = shot_noise_rate_hz, refractory_period_s
@@ -204,25 +216,30 @@ class DVSEmulator:
         self._t_prev_s = float(t_s)
 
     # ------------------------------------------------------------------ input checks
-    def _as_log_frames(self, frames: Any) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+    def _as_log_frames(self, frames: Any) -> tuple[torch.Tensor, Any]:
+        """Log intensities ``[N, H, W]`` and the DN intensities they came from (uint8 numpy,
+        float tensor, or None for log input). 8-bit frames go through a 256-entry table."""
+        x = frames if torch.is_tensor(frames) else np.asarray(frames)
         if x.ndim == 4 and x.shape[-1] == 3:
-            x = _luma(x.to(self.device, torch.float32))
+            x = _luma(torch.as_tensor(x).to(self.device, torch.float32))
         elif x.ndim == 4 and x.shape[-1] == 1:
             x = x[..., 0]
         if x.ndim != 3:
             raise InputShapeError(
                 f"frames must be [N, H, W] or [N, H, W, 3], got shape {tuple(x.shape)}"
             )
-        if x.dtype == torch.bool or x.is_complex():
+        if x.dtype in (np.bool_, torch.bool) or (x.dtype.kind == "c" if isinstance(
+                x, np.ndarray) else x.is_complex()):
             raise ArgumentError(f"frames must be numeric intensities, got dtype {x.dtype}")
-        x = x.to(self.device, torch.float32)
         if self.sensor_size is not None and (x.shape[2], x.shape[1]) != self.sensor_size:
             raise InputShapeError(
                 f"frame size (W, H) = ({x.shape[2]}, {x.shape[1]}) differs from the stream's "
                 f"{self.sensor_size}; call reset() for a new clip"
             )
-        return lin_log(x) if self.lin_log else x
+        if self.lin_log and isinstance(x, np.ndarray) and x.dtype == np.uint8:
+            return torch.from_numpy(np.take(_LIN_LOG_U8, x)).to(self.device), x
+        x = torch.as_tensor(x).to(self.device, torch.float32)
+        return (lin_log(x), x) if self.lin_log else (x, None)
 
     def _check_times(self, timestamps_s: Any, n: int) -> np.ndarray:
         t = np.asarray(timestamps_s, dtype=np.float64).reshape(-1)
@@ -256,21 +273,26 @@ class DVSEmulator:
 
     def steps(self, frames: Any, timestamps_s: Any) -> np.ndarray:
         """Stream several frames at once (continuing the state); fastest for long videos."""
-        logs = self._as_log_frames(frames)
+        logs, dn = self._as_log_frames(frames)
         t = self._check_times(timestamps_s, logs.shape[0])
         if logs.shape[0] == 0:
             return empty_events()
         if self._base is None:
             self._init_pixels(logs[0], t[0])
             logs, t = logs[1:], t[1:]
+            dn = None if dn is None else dn[1:]
         h, w = logs.shape[1:]
         per_chunk = max(1, self.chunk_pixels // (h * w))
         out, jobs, pending, start = [], [], 0, 0
         while start < logs.shape[0]:
             stop = start + per_chunk
             sub_logs, sub_t = self._substeps(logs[start:stop], t[start:stop])
+            inten01 = None  # v2e's intensity scale, from the frames unless upsampled
+            if (dn is not None and sub_logs.shape[0] == stop - start
+                    and (self.cutoff_hz > 0 or self.shot_noise_rate_hz > 0)):
+                inten01 = _inten01(dn[start:stop]).to(self.device)
             start = stop
-            jobs += simulate_chunk(self, sub_logs, sub_t)
+            jobs += simulate_chunk(self, sub_logs, sub_t, inten01)
             pending += sub_logs.shape[0] * h * w
             if pending >= self.expand_pixels or start >= logs.shape[0]:
                 out.append(expand_jobs(jobs, self.expand_workers()))
@@ -280,16 +302,18 @@ class DVSEmulator:
     # ------------------------------------------------------------------ pixel model
     def _substeps(self, logs: torch.Tensor, t: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Linear-in-log temporal upsampling: substep targets ``[S, H, W]`` and end times."""
-        if self.upsample == 1 or logs.shape[0] == 0:
+        if logs.shape[0] == 0:
             return logs, t
         prev = torch.cat([self._log_prev[None], logs[:-1]])
+        self._log_prev = logs[-1].clone()
+        if self.upsample == 1:
+            return logs, t
         if self.upsample == "auto":
             change = (logs - prev).abs().amax(dim=(1, 2)).cpu().numpy()
             n = np.clip(np.ceil(change / self.upsample_max_change - 1e-9), 1, self.max_upsample)
         else:
             n = np.full(logs.shape[0], self.upsample, dtype=np.float64)
         n = n.astype(np.int64)
-        self._log_prev = logs[-1].clone()
         if n.max() == 1:
             return logs, t
         idx = np.repeat(np.arange(len(n)), n)

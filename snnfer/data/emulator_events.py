@@ -62,16 +62,15 @@ def _records(counts, first, span, thr_table, mode, hw):
     return idx, k, on, a, b
 
 
-def _add_noise(idx, k, on, a, b, noise, noise_frac, hw):
-    nz = _np(noise)
-    n_idx = np.flatnonzero(nz)
+def _add_noise(idx, k, on, a, b, noise, hw):
+    n_idx, n_on, n_frac = noise
     if not n_idx.size:
         return idx, k, on, a, b
     idx = np.concatenate([idx, n_idx])
     order = np.argsort(_split_index(idx, hw)[0], kind="stable")  # substep-major again
     return (idx[order], np.concatenate([k, np.ones(n_idx.size, k.dtype)])[order],
-            np.concatenate([on, nz[n_idx] > 0])[order],
-            np.concatenate([a, _np(noise_frac)[n_idx].astype(np.float32)])[order],
+            np.concatenate([on, n_on])[order],
+            np.concatenate([a, n_frac.astype(np.float32)])[order],
             np.concatenate([b, np.zeros(n_idx.size, np.float32)])[order])
 
 
@@ -84,8 +83,7 @@ def expand_crossings(
     *,
     thr_table: np.ndarray | None = None,
     mode: str = "linear",
-    noise: torch.Tensor | None = None,
-    noise_frac: torch.Tensor | None = None,
+    noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Events of ``S`` substeps, sorted by time.
@@ -93,15 +91,15 @@ def expand_crossings(
     ``counts`` [S, H, W] signed (+ON / -OFF); ``first``/``span`` [S, H, W] (``d0`` and
     ``d1 - d0``, or ``a`` and ``b`` for ``mode="fraction"``); ``t_us`` [S + 1] integer µs
     substep boundaries; ``thr_table`` = concat(-neg thresholds, pos thresholds) flattened
-    (``"linear"`` mode); ``noise`` [S, H, W] int8 in {-1, 0, 1} shot-noise events placed at
-    fraction ``noise_frac`` of their substep. ``out``: a uint8 buffer of exactly
+    (``"linear"`` mode); ``noise`` = (flat index, ON flag, fraction of the substep) of
+    shot-noise events. ``out``: a uint8 buffer of exactly
     ``n_events * 13`` bytes to write into (the returned array is then a view of it).
     """
     s_n, h, w = counts.shape
     hw = h * w
     idx, k, on, a, b = _records(counts, first, span, thr_table, mode, hw)
     if noise is not None:
-        idx, k, on, a, b = _add_noise(idx, k, on, a, b, noise, noise_frac, hw)
+        idx, k, on, a, b = _add_noise(idx, k, on, a, b, noise, hw)
     if idx.size == 0:
         return empty_events()
     step, pix = _split_index(idx, hw)
@@ -140,11 +138,7 @@ def expand_crossings(
         raise ValueError(f"out must be a uint8 buffer of {n_events * item} bytes")
     else:
         buf = out
-    pix = pix.astype(np.uint32)
-    row = ((pix + np.float32(0.5)) * np.float32(1.0 / w)).astype(np.uint32)
-    payload = (pix - row * np.uint32(w)).astype(np.uint64)
-    payload |= row.astype(np.uint64) << np.uint64(16)
-    payload |= on.astype(np.uint64) << np.uint64(32)
+    payload = _payload_table(w, h)[pix + on * hw]
     # sort each substep by offset (events are substep-major already)
     bounds = np.concatenate([[0], ends])[np.searchsorted(step, np.arange(s_n + 1))]
     steps = np.flatnonzero(bounds[1:] > bounds[:-1])
@@ -155,13 +149,122 @@ def expand_crossings(
         order = np.argsort(offset[lo:hi], kind="stable")
         np.take(rec[lo:hi], order, out=src[lo:hi])
         np.take(offset[lo:hi], order, out=sorted_offset[lo:hi])
-    last = n_events - 1
-    np.take(payload, src[:last], out=np.ndarray((last,), np.uint64, buf, 8, (item,)))
-    tail = int(payload[src[last]])
-    np.ndarray((1,), np.uint32, buf, last * item + 8)[0] = tail & 0xFFFFFFFF
-    np.ndarray((1,), np.uint8, buf, last * item + 12)[0] = tail >> 32
-    t_view = np.ndarray((n_events,), np.int64, buf, 0, (item,))
+    _write_payload(buf, payload, src)
+    t_view = _field(buf, n_events, np.int64, 0)
     for s in steps:
         lo, hi = bounds[s], bounds[s + 1]
         np.add(sorted_offset[lo:hi], t_us[s], out=t_view[lo:hi], casting="unsafe")
     return buf[:n_events * item].view(EVENT_DTYPE)
+
+
+def _ragged_arange(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each (s, n), via one cumulative sum."""
+    total = int(lengths.sum())
+    out = np.ones(total, dtype=np.intp)
+    block = np.cumsum(lengths) - lengths
+    out[0] = starts[0]
+    out[block[1:]] = starts[1:] - (starts[:-1] + lengths[:-1] - 1)
+    return np.cumsum(out, out=out)
+
+
+def expand_slots(
+    counts: torch.Tensor,
+    t_us: np.ndarray,
+    sensor_size: SensorSize,
+    *,
+    noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Events with v2e's timestamp rule, generated already sorted (no per-event sort).
+
+    In a substep of length ``dt`` whose busiest pixel has ``K`` events, the ``i``-th event of
+    every pixel is stamped ``t0 + (i + 1) dt / K`` (v2e ``EventEmulator``: one ``linspace``
+    of ``K`` times per frame); shot noise goes to the substep end. Records are ordered by
+    descending count inside each substep, so the pixels having an ``i``-th event are a prefix
+    and the output is a concatenation of contiguous blocks, one per (substep, slot).
+    """
+    s_n, h, w = counts.shape
+    hw = h * w
+    c = _np(counts)
+    idx = np.flatnonzero(c != 0)
+    rec_bounds = np.searchsorted(idx, np.arange(s_n + 1) * hw)  # records of each substep
+    per_step = np.diff(rec_bounds)
+    step = np.repeat(np.arange(s_n), per_step)
+    ks = c[idx]
+    k = np.abs(ks).astype(np.intp)
+    payload = _payload_table(w, h)[idx - step * hw + (ks > 0) * hw]
+    k_max = int(k.max()) if k.size else 0
+    if k_max < 256:  # descending count inside each substep: one-byte radix sort per substep
+        key = (255 - k).astype(np.uint8)
+        order = np.empty(len(k), dtype=np.intp)
+        for s in np.flatnonzero(per_step):
+            lo, hi = rec_bounds[s], rec_bounds[s + 1]
+            order[lo:hi] = np.argsort(key[lo:hi], kind="stable")
+            order[lo:hi] += lo
+    else:
+        order = np.lexsort((-k, step))
+    k, payload = k[order], payload[order]
+    # slot blocks: count of records with k > i, per substep and slot i
+    hist = np.bincount(step * (k_max + 1) + k, minlength=s_n * (k_max + 1))
+    at_least = hist.reshape(s_n, k_max + 1)[:, ::-1].cumsum(1)[:, ::-1]
+    layers = at_least[:, 1:]  # [S, k_max]: records with k > i
+    blk_s, blk_i = np.nonzero(layers)
+    lengths = layers[blk_s, blk_i]
+    blk_start = rec_bounds[blk_s]
+    k_step = (layers > 0).sum(1)
+    dt = np.diff(t_us)
+    blk_t = t_us[:-1][blk_s] + np.rint((blk_i + 1) * dt[blk_s] / np.maximum(k_step[blk_s], 1))
+    if noise is not None and noise[0].size:  # one more block per substep, at its end
+        n_idx, n_on = noise[0], noise[1]
+        n_step = np.searchsorted(np.arange(1, s_n + 1) * hw, n_idx, side="right")
+        n_len = np.bincount(n_step, minlength=s_n)
+        n_blk = np.flatnonzero(n_len)
+        base = len(payload)
+        payload = np.concatenate(
+            [payload, _payload_table(w, h)[n_idx - n_step * hw + n_on * hw]])
+        blk_s = np.concatenate([blk_s, n_blk])
+        order = np.argsort(blk_s, kind="stable")  # noise block last in its substep
+        blk_s = blk_s[order]
+        lengths = np.concatenate([lengths, n_len[n_blk]])[order]
+        blk_start = np.concatenate([blk_start, base + np.cumsum(n_len)[n_blk] - n_len[n_blk]])[
+            order]
+        blk_t = np.concatenate([blk_t, t_us[1:][n_blk].astype(np.float64)])[order]
+    n_events = int(lengths.sum())
+    if n_events == 0:
+        return empty_events()
+    buf = np.empty(n_events * EVENT_DTYPE.itemsize + 3, np.uint8) if out is None else out
+    _write_payload(buf, payload, _ragged_arange(blk_start, lengths))
+    times = np.zeros(n_events, dtype=np.int64)  # block times spread by a cumulative sum
+    blk_t = blk_t.astype(np.int64)
+    times[np.cumsum(lengths)[:-1]] = np.diff(blk_t)
+    times[0] = blk_t[0]
+    np.cumsum(times, out=_field(buf, n_events, np.int64, 0))
+    return buf[:n_events * EVENT_DTYPE.itemsize].view(EVENT_DTYPE)
+
+
+_PAYLOADS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _payload_table(w: int, h: int) -> np.ndarray:
+    """``x | y << 16 | p << 32`` (bytes 8-12 of an event) for index ``p * H * W + y * W + x``."""
+    if (w, h) not in _PAYLOADS:
+        pix = np.arange(w * h, dtype=np.uint64)
+        xy = (pix % np.uint64(w)) | (pix // np.uint64(w)) << np.uint64(16)
+        _PAYLOADS[(w, h)] = np.concatenate([xy, xy | np.uint64(1) << np.uint64(32)])
+    return _PAYLOADS[(w, h)]
+
+
+def _field(buf: np.ndarray, n: int, dtype, offset: int) -> np.ndarray:
+    """Strided view of one field of ``n`` packed 13-byte events in ``buf``."""
+    return np.ndarray((n,), dtype, buf, offset, (EVENT_DTYPE.itemsize,))
+
+
+def _write_payload(buf: np.ndarray, payload: np.ndarray, src: np.ndarray) -> None:
+    """Bytes 8-12 of each event from ``payload[src]``: one unaligned uint64 store per event
+    (its top 3 bytes spill into the next event's t, which the caller writes afterwards);
+    the last event gets its 5 bytes alone so nothing is written past it."""
+    item, last = EVENT_DTYPE.itemsize, len(src) - 1
+    np.take(payload, src[:last], out=_field(buf, last, np.uint64, 8))
+    tail = int(payload[src[last]])
+    np.ndarray((1,), np.uint32, buf, last * item + 8)[0] = tail & 0xFFFFFFFF
+    np.ndarray((1,), np.uint8, buf, last * item + 12)[0] = tail >> 32

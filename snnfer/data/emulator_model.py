@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from snnfer.data.emulator_events import _np, expand_crossings
+from snnfer.data.emulator_events import _np, expand_crossings, expand_slots
 from snnfer.data.events import EVENT_DTYPE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,9 @@ def _refractory(emu: DVSEmulator, pos, neg, first, span, t0_us: int, t1_us: int)
     if emu.timestamps == "uniform":
         a = 1 / k.clamp(min=1)
         b = a
+    elif emu.timestamps == "v2e":  # v2e: slot i of K = the most events of any pixel
+        a = torch.full_like(k, 1 / max(1.0, float(k.max())))
+        b = a
     else:  # crossing of the first threshold and spacing, as fractions of the substep
         thr = torch.addcmul(-emu.neg_thresholds, is_on, emu.pos_thresholds + emu.neg_thresholds)
         inv = 1 / torch.where(span == 0, torch.full_like(span, 1e-30), span)
@@ -81,7 +84,24 @@ def _refractory(emu: DVSEmulator, pos, neg, first, span, t0_us: int, t1_us: int)
     return pos, emitted - pos
 
 
-def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray) -> list[ExpandJob]:
+def _settle_last_times(emu: DVSEmulator, counts: torch.Tensor, gaps: np.ndarray,
+                       t_us: np.ndarray, lo: int, hi: int) -> None:
+    """v2e slots: set each pixel's last-event time from the counts of substeps [lo, hi)
+    (its ``k``-th event sits at ``t0 + k * gap``), without a per-substep update."""
+    if hi <= lo:
+        return
+    order = torch.arange(1, hi - lo + 1, dtype=torch.int32, device=counts.device)
+    last1 = ((counts[lo:hi] != 0) * order[:, None, None]).amax(0)  # 1 + last active substep
+    any_event = last1 > 0
+    last = (last1 - 1).clamp_(min=0).long()
+    k_last = counts[lo:hi].gather(0, last[None])[0].abs().double()
+    t0 = torch.as_tensor(t_us[lo:hi], dtype=torch.float64, device=counts.device)[last]
+    gap = torch.as_tensor(gaps[lo:hi], dtype=torch.float64, device=counts.device)[last]
+    emu._t_last_us = torch.where(any_event, t0 + k_last * gap, emu._t_last_us)
+
+
+def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray,
+                   inten01: torch.Tensor | None = None) -> list[ExpandJob]:
     """Run substeps ``logs`` [S, H, W] (targets in log intensity) ending at ``t`` [S] s; return
     the event-expansion jobs (one per expansion worker)."""
     s_n, h, w = logs.shape
@@ -92,8 +112,9 @@ def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray) -> list[
     thr_p, thr_n = emu.pos_thresholds, emu.neg_thresholds
     inv_p, inv_n = 1 / thr_p, -1 / thr_n
 
-    inten01 = eps = cum_leak = reset = noise = noise_frac = None
-    if emu.cutoff_hz > 0 or emu.shot_noise_rate_hz > 0:  # v2e: inten01 = (I + 20) / 275
+    eps = cum_leak = reset = noise = None
+    if inten01 is None and (emu.cutoff_hz > 0 or emu.shot_noise_rate_hz > 0):
+        # v2e: inten01 = (I + 20) / 275
         intensity = inverse_lin_log(logs) if emu.lin_log else logs.exp()
         inten01 = (intensity.clamp_(0, 255) + 20) / 275
     if emu.cutoff_hz > 0:  # first-order IIR, tau = 1 / (2 pi f_c), darker pixels slower
@@ -103,15 +124,7 @@ def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray) -> list[
         leak = (dt * emu.leak_rate_hz) * emu._rate_factor * jitter * thr_p
         cum_leak = leak.cumsum_(0)
     if emu.shot_noise_rate_hz > 0:
-        p = (emu.shot_noise_rate_hz / 2 * dt) * ((SHOT_NOISE_INTEN_FACTOR - 1) * inten01 + 1)
-        p_on, p_off = p * (emu.pos_thres / thr_p), p * (emu.neg_thres / thr_n)
-        u = torch.rand(logs.shape, generator=g, device=dev)
-        on, off = u > 1 - p_on, u < p_off
-        reset = on | off
-        noise = on.to(torch.int8) - off.to(torch.int8)
-        # the same draw, rescaled, is uniform within the event's substep: its time
-        noise_frac = torch.where(on, (u - (1 - p_on)) / p_on.clamp(min=1e-30),
-                                 u / p_off.clamp(min=1e-30)).clamp_(0, 1)
+        noise, reset = _shot_noise(emu, inten01, dt, logs.shape)
 
     counts = torch.empty(logs.shape, device=dev)
     first = torch.empty(logs.shape, device=dev)  # d0, or first-event fraction
@@ -119,35 +132,87 @@ def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray) -> list[
     lp, base = emu._lp, emu._base.clone()
     lp_prev = lp
     refractory = emu.refractory_period_s > 0
+    slots = emu.timestamps == "v2e"
+    need_d0 = refractory or not slots  # v2e slots need only the counts
+    thinned = torch.zeros((), dtype=torch.bool, device=dev)
+    slot_gaps = np.zeros(s_n)  # v2e slots: slot width per substep (µs)
+    settled = 0  # v2e slots + refractory: substeps whose last-event times are in _t_last_us
+    r_us = emu.refractory_period_s * 1e6
+    reset_steps = set() if noise is None else set((noise[0] // (h * w)).tolist())
     for s in range(s_n):
         lp = torch.addcmul(lp, eps[s], logs[s] - lp) if eps is not None else logs[s]
         lpc = lp + cum_leak[s] if cum_leak is not None else lp
-        d0 = torch.sub(lp_prev, base, out=first[s])
         d1 = lpc - base
-        torch.sub(d1, d0, out=span[s])
+        if need_d0:
+            d0 = torch.sub(lp_prev, base, out=first[s])
+            torch.sub(d1, d0, out=span[s])
         pos = torch.addcmul(torch.full_like(d1, TOL), d1, inv_p).floor_().clamp_(min=0)
         neg = torch.addcmul(torch.full_like(d1, TOL), d1, inv_n).floor_().clamp_(min=0)
-        if refractory:
+        if refractory and slots:
+            k = pos + neg
+            slot_gaps[s] = (t_us[s + 1] - t_us[s]) / max(1.0, float(k.max()))
+            if slot_gaps[s] < r_us:  # slots narrower than R: thin exactly (rare)
+                _settle_last_times(emu, counts, slot_gaps, t_us, settled, s)
+                pos, neg = _refractory(emu, pos, neg, first[s], span[s], t_us[s], t_us[s + 1])
+                thinned |= (pos + neg != k).any()
+                settled = s + 1
+        elif refractory:
             pos, neg = _refractory(emu, pos, neg, first[s], span[s], t_us[s], t_us[s + 1])
         base.addcmul_(pos, thr_p).addcmul_(neg, thr_n, value=-1)
         torch.sub(pos, neg, out=counts[s])
-        if reset is not None:
+        if s in reset_steps:
             base = torch.where(reset[s], lpc, base)
         lp_prev = lpc
+    if refractory and slots:
+        _settle_last_times(emu, counts, slot_gaps, t_us, settled, s_n)
     emu._lp = lp
     emu._base = base - cum_leak[-1] if cum_leak is not None else base
     emu._t_prev_s = float(t[-1])
     mode = "fraction" if refractory else emu.timestamps
+    if slots and not bool(thinned):  # v2e slots stay valid unless refractory thinned events
+        mode = "v2e"
     table = np.concatenate([-_np(thr_n), _np(thr_p)]) if mode == "linear" else None
     jobs = []
     for lo, hi in _split(s_n, emu.expand_workers()):
-        nz = None if noise is None else noise[lo:hi]
         n = int(counts[lo:hi].abs().sum(dtype=torch.float64))
-        n += 0 if nz is None else int(torch.count_nonzero(nz))
+        nz = None
+        if noise is not None:
+            a, b = np.searchsorted(noise[0], [lo * h * w, hi * h * w])
+            nz = (noise[0][a:b] - lo * h * w, noise[1][a:b], noise[2][a:b])
+            n += int(b - a)
         jobs.append(ExpandJob(counts[lo:hi], first[lo:hi], span[lo:hi], t_us[lo:hi + 1],
-                              (w, h), table, mode, nz,
-                              None if noise_frac is None else noise_frac[lo:hi], n))
+                              (w, h), table, mode, nz, n))
     return jobs
+
+
+def _shot_noise(emu: DVSEmulator, inten01: torch.Tensor, dt: torch.Tensor, shape):
+    """v2e shot noise for a chunk: per substep and pixel ON if ``u > 1 - p_on``, OFF if
+    ``u < p_off``, ``p = rate / 2 * dt * ((0.25 - 1) inten01 + 1)`` times nominal / actual
+    threshold. ``p`` is small, so only draws beyond its chunk-wide bound are examined.
+
+    Returns ``(flat index, ON flag, time fraction)`` numpy arrays and the reset mask."""
+    u = torch.rand(shape, generator=emu.generator, device=emu.device)
+    p_base = (emu.shot_noise_rate_hz / 2) * dt  # [S, 1, 1]; the intensity factor is <= 1
+    on_hi = p_base * (emu.pos_thres / float(emu.pos_thresholds.min()))
+    off_hi = p_base * (emu.neg_thres / float(emu.neg_thresholds.min()))
+    cand = np.flatnonzero(_np((u > 1 - on_hi) | (u < off_hi)))
+    hw = shape[1] * shape[2]
+    step, pix = cand // hw, cand % hw
+    p = _np(p_base)[step] * ((SHOT_NOISE_INTEN_FACTOR - 1) * _np(inten01)[cand] + 1)
+    p_on = p * (emu.pos_thres / _np(emu.pos_thresholds)[pix])
+    p_off = p * (emu.neg_thres / _np(emu.neg_thresholds)[pix])
+    uu = _np(u)[cand]
+    on, off = uu > 1 - p_on, uu < p_off
+    keep = on | off
+    if emu.timestamps == "v2e":  # v2e stamps noise at the frame time
+        frac = np.ones(int(keep.sum()), np.float32)
+    else:  # the same draw, rescaled, is uniform within its substep: the event's time
+        frac = np.where(on, (uu - (1 - p_on)) / np.maximum(p_on, 1e-30),
+                        uu / np.maximum(p_off, 1e-30))[keep].astype(np.float32)
+    idx = cand[keep]
+    reset = torch.zeros(shape, dtype=torch.bool, device=emu.device)
+    reset.view(-1)[torch.from_numpy(idx).to(emu.device)] = True
+    return (idx, on[keep], np.clip(frac, 0, 1)), reset
 
 
 @dataclass
@@ -161,8 +226,7 @@ class ExpandJob:
     size: tuple[int, int]
     table: np.ndarray | None
     mode: str
-    noise: torch.Tensor | None
-    noise_frac: torch.Tensor | None
+    noise: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     n_events: int
 
 
@@ -175,9 +239,12 @@ def expand_jobs(jobs: list[ExpandJob], workers: int) -> np.ndarray:
 
     def run(i: int) -> None:
         j = jobs[i]
-        if j.n_events:
+        if j.n_events and j.mode == "v2e":
+            expand_slots(j.counts, j.t_us, j.size, noise=j.noise,
+                         out=buf[starts[i]:starts[i + 1]])
+        elif j.n_events:
             expand_crossings(j.counts, j.first, j.span, j.t_us, j.size, thr_table=j.table,
-                             mode=j.mode, noise=j.noise, noise_frac=j.noise_frac,
+                             mode=j.mode, noise=j.noise,
                              out=buf[starts[i]:starts[i + 1]])
 
     if workers > 1 and len(jobs) > 1:
