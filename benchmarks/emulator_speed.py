@@ -10,8 +10,9 @@ Both emulators get the same parameters (``--presets``, v2e's names) and no frame
 interpolation (``upsample=1``); fps = frames / wall time (best of ``--repeats``), measured in
 the same run; "CPU fps" = frames / CPU seconds used by the process (all its threads), which a
 loaded shared machine disturbs less. v2e is not on PyPI: pass its source folder with
-``--v2e-path`` (or ``V2E_PATH``); GUI/output-only imports it needs (screeninfo, easygui, engineering_notation, dv_processing)
-are replaced by empty stand-ins if missing, since they play no part in the emulation.
+``--v2e-path`` (or ``V2E_PATH``); GUI/output-only imports it needs (screeninfo, easygui,
+engineering_notation, dv_processing) are replaced by empty stand-ins if missing, since they
+play no part in the emulation.
 
     python benchmarks/emulator_speed.py --v2e-path ~/src/v2e
 """
