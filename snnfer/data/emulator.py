@@ -6,17 +6,22 @@ frame interval, for every pixel at once:
 
 1. luma (BT.601) and lin-log intensity: linear below 20 DN with slope ln(20)/20, ``ln(I)``
    above (continuous at 20 DN) — ``lin_log=False`` takes frames that are already log intensity;
-2. optional temporal upsampling: the interval is split into substeps by linear interpolation
-   in log intensity (``upsample=int`` or ``"auto"``: as many substeps as needed for the
-   largest per-pixel log change per substep to stay below ``upsample_max_change``, default
-   the smaller threshold, capped at ``max_upsample``);
+2. optional temporal upsampling (frame-interpolation networks such as SuperSloMo are not
+   available): the interval is split into substeps by linear interpolation in log intensity
+   (``upsample=int``, or ``"auto"``: as many substeps as needed for the largest per-pixel log
+   change per substep to stay below ``upsample_max_change``, default the smaller threshold,
+   capped at ``max_upsample``). Default 1: with ``timestamps="linear"`` event times already
+   follow the linear-in-log change, so substeps only refine the low-pass filter, noise and
+   refractory period;
 3. photoreceptor low-pass: first-order IIR with ``tau = 1 / (2 pi cutoff_hz)``, update
    ``eps = inten01 * dt / tau`` clamped to 1, ``inten01 = (I + 20) / 275`` (darker is slower);
 4. change detector: per-pixel thresholds ~ N(pos_thres / neg_thres, sigma_thres) clamped at
    0.01; ``k = floor(|diff| / threshold)`` events per substep, memorised level moved by
    ``k * threshold``; timestamps interpolated within the substep — ``timestamps="linear"``
-   puts event ``i`` where the linearly interpolated difference crosses ``(i + 1)``
-   thresholds, ``"uniform"`` at ``t_prev + (i + 1) dt / k`` (v2e's rule);
+   (default) puts event ``i`` where the linearly interpolated difference crosses ``(i + 1)``
+   thresholds, ``"uniform"`` at ``t_prev + (i + 1) dt / k`` for a pixel with ``k`` events,
+   ``"v2e"`` at ``t_prev + (i + 1) dt / K`` with ``K`` the largest count of any pixel (what
+   v2e's ``EventEmulator`` does; the fastest: its output needs no sorting);
 5. refractory period: events of a pixel closer than ``refractory_period_s`` to its previous
    event are dropped (the memorised level moves only by emitted events, as in v2e);
 6. leak: the memorised level drops by ``dt * leak_rate_hz * r * (1 - leak_jitter_fraction *
@@ -115,7 +120,7 @@ class DVSEmulator:
         leak_jitter_fraction: float = 0.1,
         noise_rate_cov_decades: float = 0.1,
         lin_log: bool = True,
-        upsample: int | str = "auto",
+        upsample: int | str = 1,
         max_upsample: int = 16,
         upsample_max_change: float | None = None,
         timestamps: str = "linear",
@@ -209,7 +214,7 @@ class DVSEmulator:
         self._rate_factor = torch.exp(
             math.log(10) * self.noise_rate_cov_decades * torch.randn(h, w, generator=g, device=dev)
         ) if self.leak_rate_hz > 0 else None
-        self._t_last_us = torch.full((h, w), -math.inf, dtype=torch.float64, device=dev)
+        self._t_last_us = torch.full((h, w), -math.inf, dtype=torch.float64)  # CPU bookkeeping
         self._log_prev = log_frame.clone()
         self._lp = log_frame.clone()
         self._base = log_frame.clone()

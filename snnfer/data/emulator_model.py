@@ -54,34 +54,43 @@ def _refractory(emu: DVSEmulator, pos, neg, first, span, t0_us: int, t1_us: int)
     ``i0, i0 + m, i0 + 2m, ...`` (closed form, no per-event loop; a zero spacing becomes a
     tiny one, so at most one of simultaneous events survives). ``first``/``span`` are
     overwritten with the survivors' first fraction and spacing (``mode="fraction"``).
+    Computed in numpy on the pixels that have events only (few in face clips).
     """
-    k = pos + neg
-    is_on = (pos > 0).float()
-    dt = float(t1_us - t0_us)
-    if emu.timestamps == "uniform":
-        a = 1 / k.clamp(min=1)
-        b = a
-    elif emu.timestamps == "v2e":  # v2e: slot i of K = the most events of any pixel
-        a = torch.full_like(k, 1 / max(1.0, float(k.max())))
-        b = a
-    else:  # crossing of the first threshold and spacing, as fractions of the substep
-        thr = torch.addcmul(-emu.neg_thresholds, is_on, emu.pos_thresholds + emu.neg_thresholds)
-        inv = 1 / torch.where(span == 0, torch.full_like(span, 1e-30), span)
-        a = ((thr - first) * inv).clamp_(0, 1)
-        b = (thr * inv).clamp_(min=0)
-    r_us = emu.refractory_period_s * 1e6
-    t_first = a * dt
-    gap = (b * dt).clamp_(min=1e-6)
-    wait = ((emu._t_last_us - t0_us).float() + r_us - t_first).clamp_(min=0)
-    i0 = torch.ceil(wait / gap)
-    m = torch.ceil(r_us / gap).clamp_(min=1)
-    emitted = torch.ceil((k - i0).clamp_(min=0) / m)
-    last = t_first + (i0 + (emitted - 1) * m) * gap
-    emu._t_last_us = torch.where(emitted > 0, last.double() + t0_us, emu._t_last_us)
-    torch.addcmul(a, i0, b, out=first)
-    torch.mul(m, b, out=span)
-    pos = emitted * is_on
-    return pos, emitted - pos
+    cpu = [x.cpu() for x in (pos, neg, first, span)]
+    p_np, n_np, f_np, s_np = (_np(x) for x in cpu)
+    k_all = p_np + n_np
+    idx = np.flatnonzero(k_all)
+    if idx.size:
+        k, on = k_all[idx], p_np[idx] > 0
+        dt = float(t1_us - t0_us)
+        if emu.timestamps == "uniform":
+            a = b = 1 / k
+        elif emu.timestamps == "v2e":  # v2e: slot i of K = the most events of any pixel
+            a = b = np.full(idx.size, 1 / k.max(), np.float32)
+        else:  # crossing of the first threshold and its spacing, as fractions of the substep
+            thr = np.where(on, _np(emu.pos_thresholds)[idx], -_np(emu.neg_thresholds)[idx])
+            sp = s_np[idx]
+            inv = 1 / np.where(sp == 0, np.float32(1e-30), sp)
+            a = np.clip((thr - f_np[idx]) * inv, 0, 1)
+            b = np.maximum(thr * inv, 0)
+        r_us = emu.refractory_period_s * 1e6
+        t_last = _np(emu._t_last_us)
+        t_first = a * dt
+        gap = np.maximum(b * dt, 1e-6)
+        i0 = np.ceil(np.maximum(t_last[idx] - t0_us + r_us - t_first, 0) / gap)
+        m = np.maximum(np.ceil(r_us / gap), 1)
+        emitted = np.ceil(np.maximum(k - i0, 0) / m)
+        t_last[idx] = np.where(emitted > 0, t0_us + t_first + (i0 + (emitted - 1) * m) * gap,
+                               t_last[idx])
+        f_np[idx] = a + i0 * b
+        s_np[idx] = m * b
+        p_np[idx] = np.where(on, emitted, 0)
+        n_np[idx] = np.where(on, 0, emitted)
+    if pos.device.type == "cpu":
+        return pos, neg
+    first.copy_(cpu[2])
+    span.copy_(cpu[3])
+    return cpu[0].to(pos.device), cpu[1].to(pos.device)
 
 
 def _settle_last_times(emu: DVSEmulator, counts: torch.Tensor, gaps: np.ndarray,
@@ -90,13 +99,14 @@ def _settle_last_times(emu: DVSEmulator, counts: torch.Tensor, gaps: np.ndarray,
     (its ``k``-th event sits at ``t0 + k * gap``), without a per-substep update."""
     if hi <= lo:
         return
-    order = torch.arange(1, hi - lo + 1, dtype=torch.int32, device=counts.device)
+    counts = counts.cpu()  # the last-event times are kept on the CPU
+    order = torch.arange(1, hi - lo + 1, dtype=torch.int32)
     last1 = ((counts[lo:hi] != 0) * order[:, None, None]).amax(0)  # 1 + last active substep
     any_event = last1 > 0
     last = (last1 - 1).clamp_(min=0).long()
     k_last = counts[lo:hi].gather(0, last[None])[0].abs().double()
-    t0 = torch.as_tensor(t_us[lo:hi], dtype=torch.float64, device=counts.device)[last]
-    gap = torch.as_tensor(gaps[lo:hi], dtype=torch.float64, device=counts.device)[last]
+    t0 = torch.as_tensor(t_us[lo:hi], dtype=torch.float64)[last]
+    gap = torch.as_tensor(gaps[lo:hi], dtype=torch.float64)[last]
     emu._t_last_us = torch.where(any_event, t0 + k_last * gap, emu._t_last_us)
 
 
