@@ -198,20 +198,33 @@ def simulate_chunk(emu: DVSEmulator, logs: torch.Tensor, t: np.ndarray,
 def _shot_noise(emu: DVSEmulator, inten01: torch.Tensor, dt: torch.Tensor, shape):
     """v2e shot noise for a chunk: per substep and pixel ON if ``u > 1 - p_on``, OFF if
     ``u < p_off``, ``p = rate / 2 * dt * ((0.25 - 1) inten01 + 1)`` times nominal / actual
-    threshold. ``p`` is small, so only draws beyond its chunk-wide bound are examined.
+    threshold. Only draws within the chunk-wide bound of ``p`` can matter: when that bound is
+    small they are sampled directly (binomial count, distinct pixels, uniform in the bound)
+    instead of drawing a uniform number for every pixel and substep.
 
     Returns ``(flat index, ON flag, time fraction)`` numpy arrays and the reset mask."""
-    u = torch.rand(shape, generator=emu.generator, device=emu.device)
-    p_base = (emu.shot_noise_rate_hz / 2) * dt  # [S, 1, 1]; the intensity factor is <= 1
-    on_hi = p_base * (emu.pos_thres / float(emu.pos_thresholds.min()))
-    off_hi = p_base * (emu.neg_thres / float(emu.neg_thresholds.min()))
-    cand = np.flatnonzero(_np((u > 1 - on_hi) | (u < off_hi)))
     hw = shape[1] * shape[2]
+    p_base = (emu.shot_noise_rate_hz / 2) * dt  # [S, 1, 1]; the intensity factor is <= 1
+    on_hi = _np(p_base * (emu.pos_thres / float(emu.pos_thresholds.min())))
+    off_hi = _np(p_base * (emu.neg_thres / float(emu.neg_thresholds.min())))
+    q = np.minimum(on_hi + off_hi, 1.0)  # chance that a pixel's draw can be a noise event
+    if q.max() > 0.05:  # frequent: one uniform draw per pixel and substep
+        u_all = _np(torch.rand(shape, generator=emu.generator, device=emu.device))
+        cand = np.flatnonzero((u_all > 1 - np.repeat(on_hi, hw))
+                              | (u_all < np.repeat(off_hi, hw)))
+        uu = u_all[cand]
+    else:  # rare: draw only the candidates (binomial count, distinct pixels), same law
+        rng = np.random.default_rng(int(torch.randint(0, 2**62, (), generator=emu.generator)))
+        n = rng.binomial(hw, q)
+        cand = np.concatenate([np.sort(rng.choice(hw, k, replace=False)) + s * hw
+                               for s, k in enumerate(n)]) if n.sum() else np.zeros(0, np.intp)
+        v = rng.random(cand.size) * np.repeat(q, n)  # uniform over [0, off) U (1 - on, 1]
+        off_c = np.repeat(off_hi, n)
+        uu = np.where(v < off_c, v, 1 - np.repeat(on_hi, n) + (v - off_c))
     step, pix = cand // hw, cand % hw
     p = _np(p_base)[step] * ((SHOT_NOISE_INTEN_FACTOR - 1) * _np(inten01)[cand] + 1)
     p_on = p * (emu.pos_thres / _np(emu.pos_thresholds)[pix])
     p_off = p * (emu.neg_thres / _np(emu.neg_thresholds)[pix])
-    uu = _np(u)[cand]
     on, off = uu > 1 - p_on, uu < p_off
     keep = on | off
     if emu.timestamps == "v2e":  # v2e stamps noise at the frame time
