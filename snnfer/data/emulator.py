@@ -125,7 +125,7 @@ class DVSEmulator:
         upsample_max_change: float | None = None,
         timestamps: str = "linear",
         workers: int | None = None,
-        chunk_pixels: int = 1 << 18,
+        chunk_pixels: int | None = None,
         expand_pixels: int = 1 << 22,
     ) -> None:
         for name, v in (("pos_thres", pos_thres), ("neg_thres", neg_thres)):
@@ -155,7 +155,7 @@ class DVSEmulator:
                                     else float(upsample_max_change))
         self.timestamps, self.seed = timestamps, int(seed)
         self.device = torch.device(device)
-        self.chunk_pixels = int(chunk_pixels)  # pixels x substeps simulated at once
+        self.chunk_pixels = chunk_pixels  # pixels x frames simulated at once (None: auto)
         self.expand_pixels = int(expand_pixels)  # ... kept (12 B each) before expanding
         if workers is not None and int(workers) < 1:
             raise ArgumentError(f"workers must be >= 1, got {workers}")
@@ -287,7 +287,10 @@ class DVSEmulator:
             logs, t = logs[1:], t[1:]
             dn = None if dn is None else dn[1:]
         h, w = logs.shape[1:]
-        per_chunk = max(1, self.chunk_pixels // (h * w))
+        if self.chunk_pixels is None:  # ~2^18 pixel-substeps, at least 8 frames
+            per_chunk = max(8, (1 << 18) // (h * w))
+        else:
+            per_chunk = max(1, self.chunk_pixels // (h * w))
         out, jobs, pending, start = [], [], 0, 0
         while start < logs.shape[0]:
             stop = start + per_chunk
