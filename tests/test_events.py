@@ -99,6 +99,16 @@ def test_text_seconds_microseconds_header_and_signed_polarity(tmp_path):
     assert forced["t"].tolist() == [1_000_000, 2_000_000]
 
 
+def test_reads_v2e_text_output_with_label_column(tmp_path):
+    (tmp_path / "v2e-dvs-events.txt").write_text(
+        "# Format is time (float s), x, y, polarity (0=off, 1=on), signal/noise (1/0)\n"
+        "#  as specified at http://rpg.ifi.uzh.ch/davis_data.html\n"
+        "# Creation time: 09:41PM November 21 2026\n"
+        "0.033333335 12 5 1 1\n0.06666667 3 4 0 0\n")
+    ev, size = read_events(tmp_path / "v2e-dvs-events.txt", sensor_size=(16, 8))
+    assert ev.tolist() == [(33333, 12, 5, 1), (66667, 3, 4, 0)] and size == (16, 8)
+
+
 def test_tonic_interop_to_frame():
     """tonic transforms take snnfer events as they are (fields t, x, y, p)."""
     tonic = require("tonic")
