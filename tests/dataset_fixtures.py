@@ -15,6 +15,27 @@ from pathlib import Path
 import numpy as np
 
 
+def linear_probe_accuracy(features, labels, test, steps: int = 300, train=None) -> float:
+    """Test accuracy of a linear classifier (Adam, weight decay) trained on the ``train`` rows
+    (default ``~test``) of standardised ``features`` - a quick measure of how much a
+    representation tells."""
+    import torch
+
+    train = ~test if train is None else train
+    mu, sd = features[train].mean(0), features[train].std(0) + 1e-3
+    f = (features - mu) / sd
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(f.shape[1], int(labels.max()) + 1)
+    opt = torch.optim.Adam(lin.parameters(), 1e-2, weight_decay=1e-3)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(lin(f[train]), labels[train])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return (lin(f[test]).argmax(1) == labels[test]).float().mean().item()
+
+
 def write_frame_folder(folder: Path, frames: np.ndarray, name: str = "frame_{i:05d}.jpg",
                        start: int = 0) -> list[Path]:
     """Write ``[N, H, W]`` or ``[N, H, W, 3]`` (RGB) uint8 frames as images named ``name``."""

@@ -12,6 +12,7 @@ from snnfer.data.synthetic.base import single_thread
 from snnfer.data.synthetic.render import Grid, ellipse, expression_envelope
 from snnfer.data.transforms import ToCountFrames
 from snnfer.errors import ArgumentError
+from tests.dataset_fixtures import linear_probe_accuracy
 
 SMALL = {"num_subjects": 2, "clips_per_class": 1}
 
@@ -120,21 +121,6 @@ def _pooled(ds, mode: str) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(x.flatten(0, 2), 4).reshape(n, -1)
 
 
-def _probe(features: torch.Tensor, labels: torch.Tensor, test: torch.Tensor) -> float:
-    mu, sd = features[~test].mean(0), features[~test].std(0) + 1e-3
-    f = (features - mu) / sd
-    torch.manual_seed(0)
-    lin = torch.nn.Linear(f.shape[1], int(labels.max()) + 1)
-    opt = torch.optim.Adam(lin.parameters(), 1e-2, weight_decay=1e-3)
-    for _ in range(300):
-        loss = torch.nn.functional.cross_entropy(lin(f[~test]), labels[~test])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return (lin(f[test]).argmax(1) == labels[test]).float().mean().item()
-
-
 @pytest.mark.slow
 def test_learnable_across_subjects_but_not_from_one_time_bin():
     """Linear probes on held-out subjects (4 folds of 2 subjects, 7 classes, chance 14%):
@@ -148,6 +134,6 @@ def test_learnable_across_subjects_but_not_from_one_time_bin():
             feats = _pooled(ds, mode)
             folds = [torch.from_numpy(np.isin(subjects, [f"s{j:02d}", f"s{j + 1:02d}"]))
                      for j in range(0, 8, 2)]
-            acc[mode] = float(np.mean([_probe(feats, labels, te) for te in folds]))
+            acc[mode] = float(np.mean([linear_probe_accuracy(feats, labels, te) for te in folds]))
     assert acc["temporal"] > 0.4, acc  # well above chance (1/7)
     assert acc["single_bin"] < acc["temporal"] - 0.08, acc  # one bin is not enough
