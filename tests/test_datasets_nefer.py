@@ -30,6 +30,9 @@ def test_sequences_labels_and_frames(tmp_path, labels_as):
             np.testing.assert_allclose(x.mean(dim=(1, 2, 3)) * 255, 200 - 20 * label
                                        - np.arange(5), atol=1)
     assert train.metadata(0)["subset"] == "train" and train.metadata(0)["frames"] == 5
+    both = NEFER(tmp_path, frames=2, size=8)  # default: every split, tagged
+    assert len(both) == 8
+    assert sorted(s.extra["subset"] for s in both.samples) == ["train"] * 6 + ["val"] * 2
 
 
 def test_rgb_both_and_raw_modalities(tmp_path):

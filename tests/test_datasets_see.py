@@ -24,7 +24,9 @@ def see(tmp_path):
 def test_split_labels_and_metadata(see):
     train = SEE(see["root"], split="train", frames=4, size=16)
     test = SEE(see["root"], split="test", frames=4, size=16)
-    assert len(train) == 14 and len(test) == 7 and len(SEE(see["root"], split=None)) == 21
+    everything = SEE(see["root"])  # default: both subsets, tagged in extra["subset"]
+    assert len(train) == 14 and len(test) == 7 and len(everything) == 21
+    assert sorted({s.extra["subset"] for s in everything.samples}) == ["test", "train"]
     assert train.classes == see["labels"]
     assert sorted(train.labels) == sorted(list(range(7)) * 2)
     assert set(test.subjects) == {"S01"} and set(train.subjects) == {"S00", "S02"}

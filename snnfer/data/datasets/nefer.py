@@ -45,7 +45,9 @@ _SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "validation", "va
 _RAW_SUFFIXES = (".h5", ".hdf5", ".npz", ".aedat4", ".txt", ".csv")
 
 
-def _canonical_split(split: str) -> str:
+def _canonical_split(split: str | None) -> str | None:
+    if split is None or str(split).lower() == "all":
+        return None
     for key, names in _SPLIT_NAMES.items():
         if str(split).lower() in names:
             return key
@@ -70,7 +72,9 @@ class NEFER(FERDataset):
 
     Args:
         root: the NEFER folder.
-        split: ``"train"``, ``"val"`` (or ``"test"``), used to find ``<split>.csv``.
+        split: ``"train"``, ``"val"`` (or ``"test"``), used to find ``<split>.csv``; ``None``
+            (default) reads every split's CSV found, each sample's ``extra["subset"]`` telling
+            which (the trainer's holdout protocol uses it).
         annotation: the CSV path (overrides ``split``'s file).
         modality: ``"event"``, ``"rgb"``, ``"both"`` or ``"event_raw"``.
         frames / size: T frames sampled uniformly; output side (or ``(H, W)``).
@@ -83,7 +87,7 @@ class NEFER(FERDataset):
     ``frames`` (number of annotated frames), ``dir`` (the sequence's relative folder).
     """
 
-    def __init__(self, root: str | os.PathLike, split: str = "train",
+    def __init__(self, root: str | os.PathLike, split: str | None = None,
                  annotation: str | os.PathLike | None = None, modality: str = "event",
                  frames: int = 16, size: int | tuple[int, int] | None = 112,
                  classes: Sequence[str] | None = None, transform: Callable | None = None,
@@ -102,35 +106,34 @@ class NEFER(FERDataset):
         for m in ("event", "rgb") if modality == "both" else (modality,):
             if not (self.root / _FOLDERS[m]).is_dir():
                 raise DatasetError(f"NEFER folder {self.root / _FOLDERS[m]} does not exist")
-        self.annotation = Path(annotation) if annotation is not None else _find_csv(self.root,
-                                                                                      self.split)
-        self._read_annotation(classes)
-
-    def _read_annotation(self, classes: Sequence[str] | None) -> None:
-        path = self.annotation
-        if not path.is_file():
-            raise DatasetError(f"NEFER annotation {path} does not exist")
-        seqs: dict[tuple[str, str], dict] = {}
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            for line, row in enumerate(csv.reader(fh), start=1):
-                row = [c.strip() for c in row]
-                if not any(row):
+        if annotation is not None:
+            self.annotations = {self.split: Path(annotation)}
+        elif self.split is not None:
+            self.annotations = {self.split: _find_csv(self.root, self.split)}
+        else:  # every split found, each sample keeps its subset (for the trainer's holdout)
+            self.annotations = {}
+            for key in _SPLIT_NAMES:
+                try:
+                    self.annotations[key] = _find_csv(self.root, key)
+                except DatasetError:
                     continue
-                if len(row) != 4:
-                    raise DatasetError(f"{path} line {line}: {len(row)} fields, expected 4: "
-                                       "user,seq,path/frame_NN.png,label")
-                user, seq, frame, label = row
-                rel = Path(frame)
-                if rel.parts and rel.parts[0] in _FOLDERS.values():
-                    rel = Path(*rel.parts[1:])
-                entry = seqs.setdefault((user, seq), {"frames": [], "label": label, "line": line})
-                if entry["label"] != label:
-                    raise DatasetError(f"{path} line {line}: sequence {user}/{seq} has label "
-                                       f"{label!r} here but {entry['label']!r} on line "
-                                       f"{entry['line']}")
-                entry["frames"].append(rel)
-        if not seqs:
-            raise DatasetError(f"NEFER annotation {path} holds no rows")
+            if not self.annotations:
+                raise DatasetError(f"no NEFER annotation CSV (train.csv, val.csv, ...) in "
+                                   f"{self.root}; pass annotation=PATH")
+        self._read_annotations(classes)
+
+    def _read_annotations(self, classes: Sequence[str] | None) -> None:
+        seqs: dict[tuple[str, str], dict] = {}
+        for subset, path in self.annotations.items():
+            if not path.is_file():
+                raise DatasetError(f"NEFER annotation {path} does not exist")
+            n_before = len(seqs)
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                for line, row in enumerate(csv.reader(fh), start=1):
+                    self._add_row(seqs, [c.strip() for c in row], subset, path, line)
+            if len(seqs) == n_before:
+                raise DatasetError(f"NEFER annotation {path} holds no rows")
+        path = ", ".join(str(p) for p in self.annotations.values())
         raw = [e["label"] for e in seqs.values()]
         if all(v.lstrip("-").isdigit() for v in raw):
             self.classes = list(classes or NEFER_CLASSES)
@@ -157,8 +160,27 @@ class NEFER(FERDataset):
                     else self.root / _FOLDERS[first] / seq_dir)
             self.samples.append(SampleInfo(
                 label=to_label(e["label"]), sequence=f"{user}/{seq}", subject=user,
-                path=str(path), extra={"subset": self.split, "frames": len(frames),
+                path=str(path), extra={"subset": e["subset"], "frames": len(frames),
                                        "dir": seq_dir.as_posix(), "files": frames}))
+
+    @staticmethod
+    def _add_row(seqs: dict, row: list[str], subset: str | None, path: Path, line: int) -> None:
+        if not any(row):
+            return
+        if len(row) != 4:
+            raise DatasetError(f"{path} line {line}: {len(row)} fields, expected 4: "
+                               "user,seq,path/frame_NN.png,label")
+        user, seq, frame, label = row
+        rel = Path(frame)
+        if rel.parts and rel.parts[0] in _FOLDERS.values():
+            rel = Path(*rel.parts[1:])
+        entry = seqs.setdefault((user, seq), {"frames": [], "label": label, "line": line,
+                                              "subset": subset, "file": path})
+        if entry["label"] != label or entry["subset"] != subset:
+            raise DatasetError(f"{path} line {line}: sequence {user}/{seq} has label {label!r} "
+                               f"here but {entry['label']!r} on line {entry['line']} of "
+                               f"{entry['file'].name}")
+        entry["frames"].append(rel)
 
     def _raw_file(self, seq_dir: Path) -> Path:
         base = self.root / _FOLDERS["event_raw"] / seq_dir
@@ -177,8 +199,8 @@ class NEFER(FERDataset):
                   for i in sample_indices(len(files), self.frames)]
         missing = [p for p in picked if not p.is_file()]
         if missing:
-            raise DatasetError(f"NEFER frame {missing[0]} listed in {self.annotation} does not "
-                               "exist")
+            raise DatasetError(f"NEFER frame {missing[0]} listed in "
+                               f"{self.annotations[s.extra['subset']]} does not exist")
         return frames_to_tensor(read_frames(picked), self.size)
 
     def load(self, index: int):

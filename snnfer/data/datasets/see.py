@@ -104,7 +104,8 @@ class SEE(FERDataset):
 
     Args:
         root: the ``SEE`` folder (holding ``event/`` and ``frame/``).
-        split: ``"train"``, ``"test"`` or ``None`` (all), from ``emotion.json``.
+        split: ``"train"``, ``"test"`` or ``None`` (default: all, each sample's
+            ``extra["subset"]`` telling which; the trainer's holdout protocol uses it).
         annotation: path of the split JSON (default ``root/emotion.json`` or next to root);
             without one, labels come from the emotion folders and there is no split.
         frames: T, frames sampled uniformly over the annotated segment.
@@ -122,7 +123,7 @@ class SEE(FERDataset):
     def __init__(
         self,
         root: str | os.PathLike,
-        split: str | None = "train",
+        split: str | None = None,
         annotation: str | os.PathLike | None = None,
         frames: int = 8,
         size: int | tuple[int, int] | None = 224,
