@@ -366,10 +366,83 @@ def energy_cmd(
         typer.echo(f"wrote {comparison.plot(plot)}")
 
 
+# ---- data-events: event files (inspect) ------------------------------------------------------
+@app.command("inspect")
+def inspect_cmd(
+    file: Annotated[str, typer.Argument(help="Event file: .npz .h5 .hdf5 .txt .csv .aedat4")],
+    png: Annotated[str | None, typer.Option(help="Write a PNG of accumulated frames.")] = None,
+    frames: Annotated[int, typer.Option(help="Number of time bins in the PNG.")] = 6,
+    sensor_size: Annotated[
+        str | None, typer.Option(help="W,H when the file stores none (default: max x/y + 1).")
+    ] = None,
+    time_unit: Annotated[str, typer.Option(help="Text files: auto | s | us.")] = "auto",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the stats as JSON.")] = False,
+) -> None:
+    """Counts, duration, rate, polarity balance of an event file; optional PNG preview.
+
+    Example: snnfer inspect clip.h5 --png clip.png
+    """
+    from snnfer.data.inspect import inspect_file
+
+    size = None
+    if sensor_size is not None:
+        try:
+            size = tuple(int(v) for v in sensor_size.split(","))
+        except ValueError as exc:
+            raise SnnferError(f"--sensor-size must be W,H, got {sensor_size!r}") from exc
+    stats = inspect_file(file, png=png, n_frames=frames, sensor_size=size, time_unit=time_unit)
+    typer.echo(stats.to_json() if json_out else stats.to_text())
+    if png is not None and not json_out:
+        typer.echo(f"preview:         {png}")
+
+
+# ---- data-sets: videos / frame folders -> event files (convert) -----------------------------
+@app.command("convert")
+def convert_cmd(
+    input_dir: Annotated[str, typer.Argument(help="Folder of videos / frame folders (recursive).")],
+    output_dir: Annotated[str, typer.Argument(help="Output folder; mirrors the input tree.")],
+    align_faces: Annotated[
+        bool, typer.Option("--align-faces", help="Crop and rotate the face (Haar cascades).")
+    ] = False,
+    size: Annotated[int, typer.Option(help="Output side in pixels; 0 keeps the frames.")] = 112,
+    preset: Annotated[str, typer.Option(help="DVS emulator preset.")] = "clean",
+    fmt: Annotated[str, typer.Option("--format", help="Event file format: h5 | npz.")] = "h5",
+    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 1,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: convert only shard K (0-based) of N.")
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Frame rate of frame folders / override (CASME II: 200).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Emulator seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Convert videos and frame folders to event files with the DVS emulator.
+
+    Resumable (existing outputs are skipped), failures are listed in
+    OUT/conversion_report.json and the run continues; exits non-zero if every clip failed.
+
+    Example: snnfer convert videos/ events/ --align-faces --size 112 --workers 2
+    """
+    from snnfer.data.convert import ClipConverter, convert_folder, parse_shard, report_name
+
+    converter = ClipConverter(align_faces=align_faces, size=size or None, preset=preset,
+                              fps=fps, seed=seed)
+    report = convert_folder(input_dir, output_dir, converter, fmt=fmt, workers=workers,
+                            shard=shard, progress=not quiet)
+    typer.echo(report.summary())
+    where = f"{output_dir.rstrip('/')}/{report_name(parse_shard(shard))}"
+    typer.echo(f"report: {where}")
+    if report.all_failed:
+        raise SnnferError(f"all {len(report.failed)} clip(s) failed to convert; see {where}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, print snnfer errors as one clear line (exit code 2)."""
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False click returns a command's typer.Exit code instead of
+        # raising it
+        result = app(args=argv, standalone_mode=False)
     except SnnferError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
@@ -386,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -105,3 +105,18 @@ def test_python_dash_m_snnfer(args):
                          text=True)
     assert out.returncode == 0, out.stderr
     assert "Usage" in out.stdout
+
+
+def test_main_returns_a_commands_exit_code():
+    import typer
+
+    from snnfer.cli import app
+
+    @app.command("zz-exit-code-probe")
+    def probe() -> None:
+        raise typer.Exit(3)
+
+    try:
+        assert main(["zz-exit-code-probe"]) == 3
+    finally:
+        app.registered_commands.pop()
