@@ -213,7 +213,7 @@ def evaluate_cmd(
         typer.echo(dumps(report.result.metrics.to_dict()))
     else:
         typer.echo(f"{report.checkpoint} on {len(report.dataset)} samples ({report.split})")
-        typer.echo(report.result.metrics.to_markdown())
+        typer.echo(report.to_markdown())
         typer.echo(f"written to {out}")
 
 

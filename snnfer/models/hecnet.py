@@ -302,8 +302,13 @@ class HECNetStream(_HECNetBase):
                                "head" in parts, cfg.dropout)
         self.default_input_shape = (cfg.num_frames, in_channels, cfg.image_size, cfg.image_size)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``[B, T, C, H, W]`` -> logits ``[B, num_classes]``."""
+    def forward(self, x: Tensor | None = None, **inputs: Tensor) -> Tensor:
+        """``[B, T, C, H, W]`` -> logits ``[B, num_classes]``.
+
+        The clip is passed positionally or by its modality name (``model(event=...)`` /
+        ``model(rgb=...)``, snnfer's convention for models that declare ``modalities``).
+        """
+        x = self._single_input(x, inputs)
         check_clip(x, f"HECNetStream({self.modality!r}) input", self.in_channels)
         if x.shape[1] < self.temporal.min_frames:
             raise InputShapeError(
@@ -312,6 +317,18 @@ class HECNetStream(_HECNetBase):
             )
         self._begin()
         return self.head(self.temporal(self.stfe(x.transpose(0, 1))))
+
+    def _single_input(self, x: Tensor | None, inputs: dict[str, Tensor]) -> Tensor:
+        """The one clip, given positionally or as ``<modality>=``; else InputShapeError."""
+        name = f"HECNetStream({self.modality!r})"
+        unknown = sorted(set(inputs) - {self.modality})
+        if unknown:
+            raise InputShapeError(f"{name} takes only the {self.modality!r} modality; got "
+                                  f"input(s) {unknown}")
+        if (x is None) == (self.modality not in inputs):
+            raise InputShapeError(f"{name} needs exactly one clip: pass it positionally or as "
+                                  f"{self.modality}=...")
+        return inputs[self.modality] if x is None else x
 
 
 def _build(cls: type, name: str, fixed: dict[str, Any], kw: dict[str, Any]) -> nn.Module:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError, UnknownNameError
@@ -40,7 +41,8 @@ from snnfer.models.registry import register_model
 from snnfer.neuron import make_neuron, reset
 from snnfer.neuron.factory import NeuronSpec
 
-__all__ = ["PRESETS", "SEEN", "SEEN_LIF", "MembraneReadout", "SEENConfig", "seen"]
+__all__ = ["PRESETS", "SEEN", "SEEN_LIF", "MembraneReadout", "PooledBatchNorm2d", "SEENConfig",
+           "seen"]
 
 SEEN_LIF: dict[str, Any] = {
     "name": "lif", "tau": 1.25, "decay_input": False, "v_threshold": 0.3, "v_reset": 0.0,
@@ -102,11 +104,26 @@ class MembraneReadout(nn.Module):
         return torch.stack(out)
 
 
+class PooledBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm on pooled ``[B, C, 1, 1]`` maps that also accepts a batch of one sample.
+
+    A training-mode batch holding one value per channel has no variance (PyTorch raises):
+    such a batch is normalised with the running statistics, which it leaves unchanged. Any
+    larger batch is plain :class:`~torch.nn.BatchNorm2d` (SEEN trains with batch 32).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.numel() == x.shape[1]:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                False, 0.0, self.eps)
+        return super().forward(x)
+
+
 def _branch_scale(channels: int) -> nn.Sequential:
     """One per-sample branch weight: global pool -> 1x1 (C -> C/8) -> BN -> ReLU -> 1x1 (-> 1)."""
     hidden = max(channels // 8, 1)
     return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, hidden, 1),
-                         nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, 1, 1))
+                         PooledBatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, 1, 1))
 
 
 def _copy_conv(src: nn.Conv2d) -> nn.Conv2d:

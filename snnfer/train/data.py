@@ -25,6 +25,7 @@ __all__ = [
     "BalancedSampler",
     "FERSubset",
     "build_dataset",
+    "dataset_factory",
     "list_datasets",
     "make_loader",
     "register_dataset",
@@ -60,6 +61,13 @@ def _resolve(target: str | Callable[..., FERDataset]) -> Callable[..., FERDatase
         return target
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def dataset_factory(name: str) -> Callable[..., FERDataset]:
+    """The loader class/factory registered as ``name`` (imported on first use)."""
+    if name not in _DATASETS:
+        raise UnknownNameError("dataset", name, list_datasets())
+    return _resolve(_DATASETS[name][0])
 
 
 def build_dataset(name: str, root: str | None = None, options: dict[str, Any] | None = None

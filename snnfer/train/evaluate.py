@@ -31,11 +31,12 @@ from snnfer.train.checkpoint import (
 from snnfer.train.config import RunConfig
 from snnfer.train.data import FERSubset, build_dataset
 from snnfer.train.distributed import resolve_device
+from snnfer.train.metrics import FERMetrics
 from snnfer.train.protocols import make_folds
 from snnfer.train.run import build_model, write_json
 from snnfer.train.trainer import EvalResult, evaluate_model
 
-__all__ = ["EvaluationReport", "evaluate_checkpoint", "load_trained_model"]
+__all__ = ["EvaluationReport", "evaluate_checkpoint", "load_trained_model", "metrics_markdown"]
 
 
 @dataclass
@@ -47,6 +48,23 @@ class EvaluationReport:
     checkpoint: Path
     split: str
     out_dir: Path | None
+    model_name: str = "model"
+
+    def to_markdown(self) -> str:
+        """The metrics tables and, for data with conditions (SEE lighting), the result in
+        HEC-Net's Table 1 layout (WAR, UAR, accuracy per condition and per emotion)."""
+        return metrics_markdown(self.result.metrics, self.model_name)
+
+
+def metrics_markdown(metrics: FERMetrics, label: str) -> str:
+    """``metrics.to_markdown()`` plus a Table 1 row when the data has conditions."""
+    from snnfer.train.see_tables import table1_markdown
+
+    text = metrics.to_markdown()
+    if metrics.per_condition:
+        text += ("\n\nIn the layout of HEC-Net's Table 1 (%):\n\n"
+                 + table1_markdown({label: metrics}))
+    return text
 
 
 def load_trained_model(path: str | Path, device: str = "auto"):
@@ -55,7 +73,11 @@ def load_trained_model(path: str | Path, device: str = "auto"):
     ckpt = load_checkpoint(ckpt_path)
     cfg = RunConfig.from_dict(ckpt["config"], where=f"config stored in {ckpt_path}")
     shape = ckpt.get("input_shape")
-    in_channels = int(shape[1]) if isinstance(shape, list) else None
+    in_channels = None
+    if isinstance(shape, list):
+        in_channels = int(shape[1])
+    elif isinstance(shape, dict) and shape:  # the model's modalities in its declared order
+        in_channels = int(next(iter(shape.values()))[1])
     model = build_model(cfg.model, int(ckpt["num_classes"]), in_channels)
     load_model_state(model, ckpt["model"], f"checkpoint {str(ckpt_path)!r}")
     model.to(resolve_device(device)).eval()
@@ -99,7 +121,7 @@ def evaluate_checkpoint(path: str | Path, *, data: str | None = None, dataset: s
     if out is not None:
         _write_outputs(out, result, subset, ckpt, ckpt_path, split)
     return EvaluationReport(result=result, dataset=subset, checkpoint=ckpt_path, split=split,
-                            out_dir=out)
+                            out_dir=out, model_name=str(ckpt["model_name"]))
 
 
 def _test_indices(cfg: RunConfig, data_set: FERDataset, ckpt: dict[str, Any], ckpt_path: Path
@@ -135,7 +157,8 @@ def _write_outputs(out: Path, result: EvalResult, subset: FERSubset, ckpt: dict[
     write_json(out / "metrics.json", {"checkpoint": str(ckpt_path), "model": ckpt["model_name"],
                                       "split": split, "loss": result.loss,
                                       **result.metrics.to_dict()})
-    atomic_write_text(out / "metrics.md", result.metrics.to_markdown() + "\n")
+    atomic_write_text(out / "metrics.md",
+                      metrics_markdown(result.metrics, str(ckpt["model_name"])) + "\n")
     write_csv(out / "predictions.csv", result.rows(subset))
     plots.plot_confusion(result.metrics.confusion, subset.classes, out / "confusion.png",
                          title=f"{ckpt['model_name']} ({split})")

@@ -9,7 +9,13 @@ Inputs, by kind:
   (grayscale, square crop) and converted to events with the ``clean`` DVS emulator preset
   (CS3D §IV-A's pipeline), then binned as above; two-modality models also get the aligned
   frames as their ``rgb`` input;
-- ``.pt`` files holding a ready ``[T, C, H, W]`` tensor (or a dict of modality tensors).
+- ``.pt`` files holding a ready ``[T, C, H, W]`` tensor (or a dict of modality tensors,
+  e.g. ``torch.save(SyntheticSEE(...)[i][0], "clip.pt")``);
+- for models that declare modalities (HEC-Net, SEEN): a paired image sequence -- a SEE
+  sequence folder ``SEE/event|frame/<emotion>/<sequence>`` (the other modality is found
+  next to it, the annotated segment of ``emotion.json`` is used) or a folder with ``event/``
+  and ``frame/`` image sub-folders (:mod:`snnfer.data.datasets.see_sequence`), sampled at
+  the model's T, H, W as the SEE loader does.
 
 Event binning (:func:`events_to_tensor`): ``T`` equal-duration bins over the clip, one
 channel per polarity (OFF, ON) for ``C = 2`` or both summed for ``C = 1``, counts resized
@@ -99,6 +105,8 @@ class Predictor:
             x = torch.load(p, map_location="cpu", weights_only=True)
         elif p.is_file() and suffix in EVENT_SUFFIXES:
             x = self._from_events(p)
+        elif self.modalities and self._is_pair(p):
+            x = self._from_pair(p)
         elif p.is_dir() or suffix in VIDEO_SUFFIXES:
             x = self._from_video(p)
         else:
@@ -107,6 +115,19 @@ class Predictor:
                                 f"({', '.join(VIDEO_SUFFIXES)}), a folder of frames or a .pt "
                                 "tensor")
         return fit_input(x, self.input_shape) if self.input_shape is not None else x
+
+    @staticmethod
+    def _is_pair(path: Path) -> bool:
+        from snnfer.data.datasets.see_sequence import find_sequence_pair
+
+        return find_sequence_pair(path) is not None
+
+    def _from_pair(self, path: Path) -> dict[str, torch.Tensor]:
+        """A paired event + RGB image sequence (SEE layout), sampled at the model's T, H, W."""
+        from snnfer.data.datasets.see_sequence import load_sequence_pair
+
+        t, _, h, w = self.input_shape[self.modalities[0]]
+        return load_sequence_pair(path, int(t), (int(h), int(w)), self.modalities)
 
     def _event_shape(self) -> Any:
         return self.input_shape["event"] if self.modalities else self.input_shape

@@ -35,6 +35,7 @@ from snnfer.train.config import ModelConfig, RunConfig
 from snnfer.train.data import FERSubset, build_dataset, collate
 from snnfer.train.distributed import DistContext, init_distributed
 from snnfer.train.metrics import compute_metrics
+from snnfer.train.modalities import input_channels, model_input_shape, native_data_options
 from snnfer.train.protocols import Fold, make_folds
 from snnfer.train.trainer import Trainer, forward, seed_everything
 
@@ -67,26 +68,6 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int | None) -> 
     if in_channels is not None:
         kw["in_channels"] = in_channels
     return create_model(cfg.name, num_classes=num_classes, **kw)
-
-
-def model_input_shape(model: nn.Module, sample: Any) -> Any:
-    """The input shape to fit samples to: the model's ``default_input_shape`` (T, H, W from
-    the model, C from the sample) or, without that attribute, the sample's own shape."""
-    declared = getattr(model, "default_input_shape", None)
-    if isinstance(sample, dict):
-        if declared is None:
-            return {k: list(v.shape) for k, v in sample.items()}
-        if not isinstance(declared, dict):
-            raise InputShapeError(f"the data has modalities {sorted(sample)} but the model "
-                                  f"takes one input of shape {tuple(declared)}")
-        return {k: [int(declared[k][0]), int(sample[k].shape[1]), int(declared[k][2]),
-                    int(declared[k][3])] if k in sample else list(declared[k]) for k in declared}
-    if declared is None:
-        return list(sample.shape)
-    if isinstance(declared, dict):
-        raise InputShapeError(f"the model takes modalities {sorted(declared)} but the data "
-                              f"gives a single tensor of shape {tuple(sample.shape)}")
-    return [int(declared[0]), int(sample.shape[1]), int(declared[2]), int(declared[3])]
 
 
 def _shape_of(x: Any) -> Any:
@@ -135,6 +116,7 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
     if resume and not has_run:
         raise CheckpointError(f"nothing to resume in {str(out)!r} (no config.yaml there)")
     if dataset is None:
+        cfg = _with_native_data_options(cfg)
         dataset = build_dataset(cfg.data.dataset, cfg.data.root, cfg.data.options)
     folds = make_folds(dataset, cfg.data.protocol, test_fraction=cfg.data.test_fraction,
                        val_fraction=cfg.data.val_fraction, folds=cfg.data.folds,
@@ -147,9 +129,8 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
     if resume:
         _check_resumable(cfg, dataset, out, folds)
     sample, _ = dataset[0]
-    in_channels = None if isinstance(sample, dict) else int(sample.shape[1])
     seed_everything(cfg.train.seed, cfg.train.deterministic)
-    probe = build_model(cfg.model, len(dataset.classes), in_channels)
+    probe, in_channels = _probe_model(cfg.model, len(dataset.classes), sample)
     input_shape = model_input_shape(probe, sample)
     if not cfg.data.resize and _shape_of(sample) != input_shape:
         raise InputShapeError(f"samples have shape {_shape_of(sample)} but model "
@@ -183,6 +164,31 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
         atomic_write_text(out / "metrics.md", _summary_markdown(summary))
     dist.barrier()
     return RunResult(run_dir=out, summary=summary)
+
+
+def _with_native_data_options(cfg: RunConfig) -> RunConfig:
+    """Fill a paired loader's ``frames``/``size`` from the model's input (see
+    :func:`snnfer.train.modalities.native_data_options`); stored in config.yaml."""
+    from snnfer.train.data import dataset_factory
+
+    factory = dataset_factory(cfg.data.dataset)
+    options = native_data_options(cfg.model, factory, cfg.data.options)
+    if options == cfg.data.options:
+        return cfg
+    return cfg.updated({"data": {"options": options}}, where="data options").validate()
+
+
+def _probe_model(cfg: ModelConfig, num_classes: int, sample: Any) -> tuple[nn.Module, int | None]:
+    """(model, in_channels): a single-tensor sample gives ``in_channels`` = its channels; a
+    paired sample the channels of the model's first declared modality (rebuilt if needed)."""
+    if not isinstance(sample, dict):
+        in_channels = int(sample.shape[1])
+        return build_model(cfg, num_classes, in_channels), in_channels
+    probe = build_model(cfg, num_classes, None)
+    in_channels = input_channels(probe, {k: tuple(v.shape) for k, v in sample.items()})
+    if getattr(probe, "in_channels", None) != in_channels:
+        probe = build_model(cfg, num_classes, in_channels)
+    return probe, in_channels
 
 
 def _check_resumable(cfg: RunConfig, dataset: FERDataset, out: Path, folds: list[Fold]) -> None:
@@ -291,6 +297,7 @@ def _pooled_summary(cfg: RunConfig, dataset: FERDataset, folds: list[dict[str, A
 
 
 def _summary_markdown(summary: dict[str, Any]) -> str:
+    from snnfer.train.evaluate import metrics_markdown
     from snnfer.train.metrics import FERMetrics
 
     t = summary["test"]
@@ -303,7 +310,7 @@ def _summary_markdown(summary: dict[str, Any]) -> str:
     parts = [title, ""]
     if "folds" in summary:
         parts += ["Pooled over folds (predictions of every test fold together):", ""]
-    parts.append(m.to_markdown())
+    parts.append(metrics_markdown(m, summary["model"]))
     if "folds" in summary:
         parts += ["", "| fold | accuracy | UAR | UF1 | samples |", "|---|---:|---:|---:|---:|"]
         for f in summary["folds"]:

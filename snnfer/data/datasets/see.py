@@ -42,7 +42,8 @@ from snnfer.data.datasets.common import (
 from snnfer.data.video import list_frames, read_frames
 from snnfer.errors import ArgumentError, DatasetError
 
-__all__ = ["LIGHTING_CONDITIONS", "SEE", "SEE_EMOTIONS", "parse_see_sequence"]
+__all__ = ["LIGHTING_CONDITIONS", "SEE", "SEE_EMOTIONS", "load_frame_stack",
+           "parse_see_sequence"]
 
 SEE_EMOTIONS = ("angry", "disgust", "fear", "happiness", "neutral", "sadness", "surprise")
 LIGHTING_CONDITIONS = ("normal", "overexposure", "low", "hdr")
@@ -220,14 +221,7 @@ class SEE(FERDataset):
                 for name, (emo, _) in sorted(index.items())]
 
     def _frame_stack(self, folder: str, segment: Any) -> np.ndarray:
-        files = list_frames(folder)
-        lo, hi = 0, len(files) - 1
-        if segment is not None and len(segment) == 2:
-            lo = min(max(int(segment[0]), 0), hi)
-            hi = min(max(int(segment[1]), lo), hi)
-        idx = lo + sample_indices(hi - lo + 1, self.frames)
-        frames = read_frames([files[i] for i in idx])
-        return frames_to_tensor(frames, self.size).mul_(255).round_().to(torch.uint8).numpy()
+        return load_frame_stack(folder, self.frames, self.size, segment)
 
     def load(self, index: int) -> dict[str, torch.Tensor]:
         s = self.samples[index]
@@ -242,6 +236,20 @@ class SEE(FERDataset):
         stacks = self.cache.arrays(s.path, params, create) if self.cache else create()
         out = {m: torch.from_numpy(stacks[m]).float().div_(255.0) for m in self.modalities}
         return self.augment(out) if self.augment is not None else out
+
+
+def load_frame_stack(folder: str | os.PathLike, frames: int,
+                     size: int | tuple[int, int] | None, segment: Any = None) -> np.ndarray:
+    """uint8 ``[T, C, H, W]`` of one SEE image sequence: ``frames`` images spread uniformly
+    over the inclusive ``segment`` ``[start, end]`` (clamped; default all), resized to ``size``."""
+    files = list_frames(folder)
+    lo, hi = 0, len(files) - 1
+    if segment is not None and len(segment) == 2:
+        lo = min(max(int(segment[0]), 0), hi)
+        hi = min(max(int(segment[1]), lo), hi)
+    idx = lo + sample_indices(hi - lo + 1, frames)
+    stack = read_frames([files[i] for i in idx])
+    return frames_to_tensor(stack, size).mul_(255).round_().to(torch.uint8).numpy()
 
 
 def _norm_split(split: str | None, where: str = "split") -> str | None:
