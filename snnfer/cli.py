@@ -222,7 +222,9 @@ def predict_cmd(
     checkpoint: Annotated[Path, typer.Argument(
         help="Run directory or checkpoint file.")],
     inputs: Annotated[list[Path], typer.Argument(
-        help="Event files, videos, frame folders or .pt tensors.")],
+        help="Event files, videos, frame folders, .pt tensors (or dicts of modality tensors);"
+        " for two-modality models also SEE sequence folders (SEE/event|frame/<emotion>/<seq>)"
+        " or folders with event/ and frame/ image sub-folders.")],
     json_: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
     top: Annotated[int, typer.Option(
@@ -239,6 +241,8 @@ def predict_cmd(
       snnfer predict runs/cs3d clip.h5 face.mp4 frames_dir/
 
       snnfer predict runs/cs3d/checkpoints/best.pt clip.npz --json
+
+      snnfer predict runs/hecnet SEE/event/happiness/<sequence> clip.pt
     """
     from snnfer.train.commands import dumps, import_plugins
     from snnfer.train.predict import Predictor, format_predictions
