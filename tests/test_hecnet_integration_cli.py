@@ -198,6 +198,26 @@ def test_seen_trains_on_a_batch_of_one():
     assert not all(torch.equal(b, m.running_mean) for b, m in zip(before, bns))
 
 
+def test_seen_normalises_inputs_as_published():
+    """input_norm="see" = SEEN's mean.py statistics applied before the network; 2-channel
+    count maps keep their events as they are; bad statistics are errors."""
+    from snnfer.errors import ArgumentError
+    from snnfer.models.seen import SEE_INPUT_NORM
+
+    torch.manual_seed(1)
+    normed = create_model("seen", preset="small", **TINY_SEEN).eval()
+    raw = create_model("seen", preset="small", input_norm=None, **TINY_SEEN).eval()
+    raw.load_state_dict(normed.state_dict())
+    x = {m: torch.rand(2, 4, 3, 16, 16) for m in ("event", "rgb")}
+    by_hand = {m: (v - SEE_INPUT_NORM[m][0]) / SEE_INPUT_NORM[m][1] for m, v in x.items()}
+    torch.testing.assert_close(normed(**x), raw(**by_hand))
+    assert set(create_model("seen", in_channels=2, **TINY_SEEN).input_norm) == {"rgb"}
+    with pytest.raises(ArgumentError, match="std must be > 0"):
+        create_model("seen", input_norm={"rgb": (0.5, 0.0)}, **TINY_SEEN)
+    with pytest.raises(ArgumentError, match="input_norm must be"):
+        create_model("seen", input_norm="imagenet", **TINY_SEEN)
+
+
 def test_table1_layout_values_and_mean_sd():
     classes = ["happy", "sad", "angry"]
     # normal: 3/4 right, low: 1/4 right

@@ -13,7 +13,12 @@ As published (paper and the authors' code, zhanghaiwei1234/Single-eye-Emotion-Re
   output layer's membrane potential averaged over the ``T`` steps;
 - in the published code the event convolutions are *detached* (the copied weights get
   gradient only from the frame branch): ``weight_copy="detach"``, the default here;
-  ``weight_copy="shared"`` lets the event branch train the shared weights too.
+  ``weight_copy="shared"`` lets the event branch train the shared weights too;
+- inputs in [0, 1] (what snnfer's SEE loaders give) are normalised as SEEN's data pipeline
+  does (``mean.py``: event images (x - 0.504) / 0.069, frames (x - 0.226) / 0.119;
+  ``input_norm="see"``, the default). Without it the LIF layers stay silent and SEEN does
+  not train (measured on SyntheticSEE: the loss stays at ln 7); ``input_norm=None`` takes
+  inputs as given.
 
 Neuron: SEEN's ``mem = decay * mem * (1 - spike) + x; spike = mem > 0.3`` with
 ``decay = 0.2`` and the gradient ``1`` where ``|mem - 0.3| < 0.5`` is *exactly* snnfer's
@@ -41,8 +46,8 @@ from snnfer.models.registry import register_model
 from snnfer.neuron import make_neuron, reset
 from snnfer.neuron.factory import NeuronSpec
 
-__all__ = ["PRESETS", "SEEN", "SEEN_LIF", "MembraneReadout", "PooledBatchNorm2d", "SEENConfig",
-           "seen"]
+__all__ = ["PRESETS", "SEEN", "SEEN_LIF", "SEE_INPUT_NORM", "MembraneReadout", "PooledBatchNorm2d",
+           "SEENConfig", "seen"]
 
 SEEN_LIF: dict[str, Any] = {
     "name": "lif", "tau": 1.25, "decay_input": False, "v_threshold": 0.3, "v_reset": 0.0,
@@ -50,6 +55,33 @@ SEEN_LIF: dict[str, Any] = {
 }
 """SEEN's LIF neuron (threshold 0.3, decay 0.2, hard reset to 0, rectangular surrogate of
 half-width 0.5) as an snnfer ``make_neuron`` spec; see the module docstring."""
+
+
+SEE_INPUT_NORM: dict[str, tuple[float, float]] = {
+    "event": (0.504413, 0.06928615), "rgb": (0.22616537, 0.118931554),
+}
+"""SEEN's input normalisation (its ``mean.py``): per-modality mean and std of SEE's event
+images and intensity frames in [0, 1], applied to every channel."""
+
+
+def _input_norm(spec: str | Mapping[str, tuple[float, float]] | None,
+                in_channels: int) -> dict[str, tuple[float, float]]:
+    """Normalisation per modality: ``"see"`` (:data:`SEE_INPUT_NORM`; the event statistics
+    only for 3-channel, image-like event frames), a mapping, or ``None`` (raw inputs)."""
+    if spec is None:
+        return {}
+    if spec == "see":
+        return {m: v for m, v in SEE_INPUT_NORM.items() if m == "rgb" or in_channels == 3}
+    if not isinstance(spec, Mapping) or set(spec) - {"event", "rgb"}:
+        raise ArgumentError(f"input_norm must be 'see', None or a mapping of 'event'/'rgb' to "
+                            f"(mean, std), got {spec!r}")
+    out = {}
+    for m, pair in spec.items():
+        mean, std = (float(v) for v in pair)
+        if std <= 0:
+            raise ArgumentError(f"input_norm[{m!r}]: std must be > 0, got {std}")
+        out[m] = (mean, std)
+    return out
 
 
 @dataclass(frozen=True)
@@ -152,7 +184,8 @@ class SEEN(nn.Module):
                  readout_neuron: NeuronSpec | None = None, weight_copy: str = "detach",
                  image_size: int | None = None, num_frames: int | None = None,
                  widths: tuple[int, int, int] | None = None,
-                 fc_hidden: int | None = None) -> None:
+                 fc_hidden: int | None = None,
+                 input_norm: str | Mapping[str, tuple[float, float]] | None = "see") -> None:
         super().__init__()
         if preset not in PRESETS:
             raise UnknownNameError("SEEN preset", preset, list(PRESETS))
@@ -164,6 +197,7 @@ class SEEN(nn.Module):
         if len(cfg.widths) != 3:
             raise ArgumentError(f"SEEN: widths must have 3 entries, got {cfg.widths!r}")
         self.config, self.preset, self.weight_copy = cfg, preset, weight_copy
+        self.input_norm = _input_norm(input_norm, in_channels)
         self.in_channels, self.rgb_channels = in_channels, rgb_channels
         c1, c2, c3 = cfg.widths
         kw = dict(neuron_kw or {})
@@ -234,6 +268,10 @@ class SEEN(nn.Module):
                 f"SEEN: inputs must be {size}x{size} (the fc layer is sized for it; set "
                 f"image_size=...), got {tuple(event.shape)}"
             )
+        if "event" in self.input_norm:
+            event = (event - self.input_norm["event"][0]) / self.input_norm["event"][1]
+        if "rgb" in self.input_norm:
+            rgb = (rgb - self.input_norm["rgb"][0]) / self.input_norm["rgb"][1]
         reset(self)
         frame_spikes, w = self.frame_branch(rgb)
         ev = self.event_branch(event, w)
@@ -247,7 +285,9 @@ def seen(num_classes: int = 7, in_channels: int = 3, rgb_channels: int = 3,
          neuron_kw: Mapping[str, Any] | None = None, readout_neuron: NeuronSpec | None = None,
          weight_copy: str = "detach", image_size: int | None = None,
          num_frames: int | None = None, widths: tuple[int, int, int] | None = None,
-         fc_hidden: int | None = None) -> SEEN:
+         fc_hidden: int | None = None,
+         input_norm: str | Mapping[str, tuple[float, float]] | None = "see") -> SEEN:
     """SEEN baseline (SIGGRAPH 2023): 90x90, T = 4, LIF event branch with weight copy."""
     return SEEN(num_classes, in_channels, rgb_channels, preset, neuron, neuron_kw,
-                readout_neuron, weight_copy, image_size, num_frames, widths, fc_hidden)
+                readout_neuron, weight_copy, image_size, num_frames, widths, fc_hidden,
+                input_norm)
