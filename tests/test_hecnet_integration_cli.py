@@ -54,6 +54,11 @@ def test_cli_hecnet_snn_on_synthetic_see(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "In the layout of HEC-Net's Table 1 (%):" in out
     assert "| hecnet_snn |" in out
+    # the filled-in clip options (frames/size from the model) are part of the stored config,
+    # so resuming checks the same config and continues
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3
+    capsys.readouterr()
     assert main(["evaluate", str(run), "--no-progress"]) == 0
     out = capsys.readouterr().out
     summary = json.loads((run / "summary.json").read_text())
