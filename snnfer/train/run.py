@@ -178,7 +178,7 @@ def _with_native_data_options(cfg: RunConfig) -> RunConfig:
     return cfg.updated({"data": {"options": options}}, where="data options").validate()
 
 
-def _probe_model(cfg: ModelConfig, num_classes: int, sample: Any) -> tuple[nn.Module, int | None]:
+def _probe_model(cfg: ModelConfig, num_classes: int, sample: Any) -> tuple[nn.Module, int]:
     """(model, in_channels): a single-tensor sample gives ``in_channels`` = its channels; a
     paired sample the channels of the model's first declared modality (rebuilt if needed)."""
     if not isinstance(sample, dict):
