@@ -74,6 +74,9 @@ def test_cli_hecnet_snn_on_synthetic_see(tmp_path, capsys):
     (pred,) = json.loads(capsys.readouterr().out)
     assert sum(pred["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert pred["label"] == max(pred["probabilities"], key=pred["probabilities"].get)
+    torch.save({"event": x["event"]}, tmp_path / "events_only.pt")
+    assert main(["predict", str(run), str(tmp_path / "events_only.pt")]) == 2
+    assert "sample lacks modality(ies) ['rgb']" in _error_line(capsys)
 
 
 @pytest.fixture
