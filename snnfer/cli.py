@@ -107,7 +107,7 @@ def train_cmd(
         help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, "
         "synthetic, synthetic_see.")] = None,
     protocol: Annotated[str | None, typer.Option(
-        help="holdout | kfold | loso | folds_csv.")] = None,
+        help="holdout | subject_holdout | kfold | loso | folds_csv.")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML config (sections model, data, optim, schedule, train).")] = None,
     preset: Annotated[str | None, typer.Option(
