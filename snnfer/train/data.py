@@ -142,7 +142,11 @@ class FERSubset(FERDataset):
 
 
 def fit_input(x: Any, shape: Sequence[int] | dict[str, Sequence[int]]) -> Any:
-    """Resample a sample (tensor or dict of modality tensors) to the model's input shape."""
+    """Resample a sample (tensor or dict of modality tensors) to the model's input shape.
+
+    A dict holding a single modality is taken as that tensor when the model has one input."""
+    if isinstance(x, dict) and len(x) == 1 and not isinstance(shape, dict):
+        x = next(iter(x.values()))
     if isinstance(x, dict):
         if not isinstance(shape, dict):
             raise InputShapeError(f"sample has modalities {sorted(x)} but the model takes a "

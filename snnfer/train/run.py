@@ -89,6 +89,11 @@ def model_input_shape(model: nn.Module, sample: Any) -> Any:
     return [int(declared[0]), int(sample.shape[1]), int(declared[2]), int(declared[3])]
 
 
+def _takes_one_tensor(model: nn.Module) -> bool:
+    declared = getattr(model, "default_input_shape", None)
+    return not getattr(model, "modalities", None) and not isinstance(declared, dict)
+
+
 def _shape_of(x: Any) -> Any:
     return {k: list(v.shape) for k, v in x.items()} if isinstance(x, dict) else list(x.shape)
 
@@ -150,6 +155,12 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
     in_channels = None if isinstance(sample, dict) else int(sample.shape[1])
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     probe = build_model(cfg.model, len(dataset.classes), in_channels)
+    if isinstance(sample, dict) and len(sample) == 1 and _takes_one_tensor(probe):
+        # a one-modality dict (e.g. SEE(modalities=["event"])) for a one-input model (CS3D)
+        sample = next(iter(sample.values()))
+        in_channels = int(sample.shape[1])
+        seed_everything(cfg.train.seed, cfg.train.deterministic)
+        probe = build_model(cfg.model, len(dataset.classes), in_channels)
     input_shape = model_input_shape(probe, sample)
     if not cfg.data.resize and _shape_of(sample) != input_shape:
         raise InputShapeError(f"samples have shape {_shape_of(sample)} but model "
@@ -220,6 +231,7 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
               dist: DistContext) -> dict[str, Any]:
     from snnfer.train import plots
     from snnfer.train.cost import firing_rates, model_cost
+    from snnfer.train.inputs import describe_pipeline
     from snnfer.train.logging import write_csv
 
     fit_shape = input_shape if cfg.data.resize else None
@@ -228,9 +240,10 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
     test_set = FERSubset(dataset, fold.test, fit_shape)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     model = build_model(cfg.model, len(dataset.classes), in_channels)
+    pipeline = describe_pipeline(dataset, input_shape)
     trainer = Trainer(model, train_set, val_set, config=cfg, run_dir=fold_dir,
                       model_name=cfg.model.name, input_shape=input_shape, callbacks=callbacks,
-                      dist=dist, fold=fold.name)
+                      dist=dist, fold=fold.name, input_pipeline=pipeline)
     fit = trainer.fit(resume=resume)
     best_epoch = trainer.load_best()
     test = trainer.evaluate(test_set, desc=f"{fold.name} test")
@@ -242,7 +255,7 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
         "best_value": fit.best_value, "test": test.metrics.to_dict(), "test_loss": test.loss,
         "test_predictions": {"labels": test.labels, "predictions": test.predictions,
                              "conditions": test_set.conditions},
-        "history": fit.history,
+        "history": fit.history, "input_pipeline": pipeline,
     }
     if dist.is_main:
         example, _ = collate([test_set[i] for i in range(min(len(test_set), 8))])
