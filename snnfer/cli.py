@@ -229,22 +229,30 @@ def predict_cmd(
         help="Classes shown per input in the table.")] = 3,
     device: Annotated[str, typer.Option(
         help="auto | cpu | cuda.")] = "auto",
+    align_faces: Annotated[bool | None, typer.Option(
+        "--align-faces/--no-align-faces",
+        help="Videos: crop and level the face (default: as the run's training data).")] = None,
     imports: Annotated[list[str] | None, typer.Option(
         "--import", help=_IMPORT_HELP)] = None,
 ) -> None:
     """Predict the emotion of event files, videos or frame folders, with class probabilities.
+
+    Inputs are converted exactly like the run's training data (its event representation,
+    sensor size and video-to-event settings, recorded in the checkpoint).
 
     Examples:
 
       snnfer predict runs/cs3d clip.h5 face.mp4 frames_dir/
 
       snnfer predict runs/cs3d/checkpoints/best.pt clip.npz --json
+
+      snnfer predict runs/cs3d cropped_face.avi --no-align-faces
     """
     from snnfer.train.commands import dumps, import_plugins
     from snnfer.train.predict import Predictor, format_predictions
 
     import_plugins(imports)
-    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, align_faces=align_faces)
     preds = [predictor.predict(p) for p in inputs]
     if json_:
         typer.echo(dumps([p.to_dict() for p in preds]))

@@ -1,41 +1,17 @@
-"""Prediction inputs (event binning, tensors, two modalities) and the demo's report."""
+"""Prediction inputs (tensors, two modalities) and the demo's report."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.errors import ArgumentError
 from snnfer.train.demo import DemoSettings, aggregate, results_table, run_demo, synthetic_options
-from snnfer.train.predict import Predictor, events_to_tensor
+from snnfer.train.predict import Predictor
 from snnfer.train.run import run_training
 from tests.train_fixtures import ToyFER, ToyPair, tiny_config
-
-EVENT = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "i1")])
-
-
-def test_events_to_tensor_bins_time_and_polarity():
-    ev = np.array([(0, 0, 0, 1), (10, 1, 0, 0), (50, 1, 1, 1), (99, 3, 3, 1), (100, 3, 3, 1)],
-                  dtype=EVENT)
-    x = events_to_tensor(ev, (4, 4), (2, 2, 4, 4))
-    # span 100 us, 2 bins: t < 50 -> bin 0, t >= 50 -> bin 1 (the last event clamps to bin 1)
-    expected = torch.zeros(2, 2, 4, 4)
-    expected[0, 1, 0, 0] = 1
-    expected[0, 0, 0, 1] = 1
-    expected[1, 1, 1, 1] = 1
-    expected[1, 1, 3, 3] = 2
-    assert torch.equal(x, expected / 2)  # divided by the clip's maximum count
-    # one bin, one channel (polarities summed), 2x2 by area averaging: the top-left 2x2 block
-    # holds 3 events (mean 0.75), the bottom-right 2 (mean 0.5); then divided by the max
-    y = events_to_tensor(ev, (4, 4), (1, 1, 2, 2))
-    assert y.shape == (1, 1, 2, 2)
-    assert torch.allclose(y[0, 0], torch.tensor([[1.0, 0.0], [0.0, 0.5 / 0.75]]))
-    with pytest.raises(InputShapeError, match="1 or 2 channels"):
-        events_to_tensor(ev, (4, 4), (2, 3, 4, 4))
-    assert events_to_tensor(ev[:0], (4, 4), (2, 2, 4, 4)).abs().sum() == 0
 
 
 def test_predictor_from_checkpoint_matches_the_model(tmp_path):
