@@ -267,11 +267,20 @@ def demo_cmd(
     models: Annotated[str | None, typer.Option(
         help="Comma-separated models (default cs3d,c3d).")] = None,
     seeds: Annotated[str, typer.Option(
-        help="Comma-separated seeds; several give mean ± sd.")] = "0",
-    epochs: Annotated[int, typer.Option(
-        help="Epochs per model.")] = 6,
-    samples_per_class: Annotated[int, typer.Option(
-        help="Synthetic clips per class.")] = 40,
+        help="Comma-separated seeds (data and training); several give mean ± sd.")] = "0",
+    epochs: Annotated[int | None, typer.Option(
+        help="Epochs per model (default 16).")] = None,
+    subjects: Annotated[int | None, typer.Option(
+        help="Synthetic subjects (default 12; 3 held out for testing, 1 for validation).")
+    ] = None,
+    clips_per_class: Annotated[int | None, typer.Option(
+        help="Clips per subject and expression (default 4).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Batch size (default 16).")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help="Adam learning rate, cosine decay (default 2e-3).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="torch CPU threads (default: torch's choice).")] = None,
     out: Annotated[Path, typer.Option(
         help="Output folder.")] = Path("snnfer-demo"),
     device: Annotated[str, typer.Option(
@@ -281,15 +290,18 @@ def demo_cmd(
 ) -> None:
     """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
 
-    Prints accuracy, UAR, UF1, params, GMACs, estimated energy and latency per model.
-
-    Writes the runs, plots, results.md and summary.json to ./snnfer-demo/.
+    Generates the synthetic benchmark (7 expressions, DVS-emulated), trains every model with
+    the same recipe, tests on held-out subjects and prints accuracy, UAR, UF1, params, GMACs,
+    estimated energy, latency and training time per model. Writes the runs, plots,
+    results.md and summary.json to ./snnfer-demo/ (a re-run resumes).
 
     Examples:
 
       snnfer demo
 
       snnfer demo --all --seeds 0,1,2
+
+      snnfer demo --models cs3d --epochs 30 --out runs/demo-cs3d
     """
     from snnfer.train.demo import ALL_MODELS, DEFAULT_MODELS, DemoSettings, run_demo
 
@@ -299,9 +311,10 @@ def demo_cmd(
         raise SnnferError(f"--seeds must be comma-separated integers, got {seeds!r}") from exc
     names = ([m.strip() for m in models.split(",") if m.strip()] if models
              else list(ALL_MODELS if all_ else DEFAULT_MODELS))
-    settings = DemoSettings(models=names, seeds=seed_list, epochs=epochs,
-                            samples_per_class=samples_per_class, out=out, device=device,
-                            progress=progress)
+    given = {"epochs": epochs, "subjects": subjects, "clips_per_class": clips_per_class,
+             "batch_size": batch_size, "lr": lr, "threads": threads}
+    settings = DemoSettings(models=names, seeds=seed_list, out=out, device=device,
+                            progress=progress, **{k: v for k, v in given.items() if v is not None})
     summary = run_demo(settings)
     typer.echo(summary["table"])
     typer.echo(f"\nruns, plots and summary written to {out}/")

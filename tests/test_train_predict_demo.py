@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from snnfer.errors import ArgumentError
-from snnfer.train.demo import DemoSettings, aggregate, results_table, run_demo, synthetic_options
+from snnfer.train.demo import (
+    DemoSettings,
+    aggregate,
+    dataset_options,
+    demo_config,
+    results_table,
+    run_demo,
+)
 from snnfer.train.predict import Predictor
 from snnfer.train.run import run_training
 from tests.train_fixtures import ToyFER, ToyPair, tiny_config
@@ -74,19 +81,26 @@ def test_results_table_and_energy_ratio():
                                      ("c3d", 1, 0.5, 8e6, 4.0, 10.0)]]
     table = results_table(aggregate(rows, ["cs3d", "c3d"]), 2)
     assert "| cs3d | 70.0 ± 14.1% |" in table
-    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 |" in table
+    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 | n/a |" in table
     assert "CS3D / C3D estimated energy: 20.00%" in table
     assert "CS3D / C3D GMACs: 25.00%" in table
 
 
-def test_synthetic_options_follow_the_constructor():
-    def by_class(num_classes=7, samples_per_class=10, seed=0):
-        return None
-
-    def by_total(num_classes=7, num_samples=70, seed=0, size=48):
-        return None
-
-    assert synthetic_options(by_class, 7, 3, 40) == {"num_classes": 7, "seed": 3,
-                                                     "samples_per_class": 40}
-    assert synthetic_options(by_total, 5, 1, 40) == {"num_classes": 5, "seed": 1,
-                                                     "num_samples": 200}
+def test_demo_recipe_is_the_same_for_every_model():
+    settings = DemoSettings(epochs=5, lr=3e-3, subjects=10, test_subjects=2, val_subjects=2)
+    opts = dataset_options(settings, seed=4)
+    assert opts == {"num_classes": 7, "num_subjects": 10, "clips_per_class": 4, "seed": 4}
+    cfgs = {m: demo_config(settings, m, 4, opts) for m in ("cs3d", "c3d", "transformer")}
+    for cfg in cfgs.values():
+        assert cfg.model.preset == "small" and cfg.data.protocol == "subject_holdout"
+        assert (cfg.optim.name, cfg.optim.lr, cfg.train.epochs, cfg.train.seed) == (
+            "adam", 3e-3, 5, 4)
+        # 2 of 10 subjects for testing, 2 of the other 8 for validation
+        assert round(cfg.data.test_fraction * 10) == 2 and round(cfg.data.val_fraction * 8) == 2
+    a, b = cfgs["cs3d"].to_dict(), cfgs["c3d"].to_dict()
+    a["model"]["name"] = b["model"]["name"]
+    assert a == b  # only the model differs
+    with pytest.raises(ArgumentError, match="leave none of the 4 subjects"):
+        run_demo(DemoSettings(subjects=4, test_subjects=3, val_subjects=1))
+    with pytest.raises(ArgumentError, match="demo epochs must be >= 1"):
+        run_demo(DemoSettings(epochs=0))
