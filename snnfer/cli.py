@@ -104,8 +104,8 @@ def train_cmd(
     data: Annotated[str | None, typer.Option(
         help="'synthetic' or a data folder.")] = None,
     dataset: Annotated[str | None, typer.Option(
-        help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, "
-        "synthetic, synthetic_see.")] = None,
+        help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, adfes, "
+        "szu_emodage, synthetic, synthetic_see.")] = None,
     protocol: Annotated[str | None, typer.Option(
         help="holdout | subject_holdout | kfold | loso | folds_csv.")] = None,
     config: Annotated[Path | None, typer.Option(
@@ -237,8 +237,7 @@ def predict_cmd(
 ) -> None:
     """Predict the emotion of event files, videos or frame folders, with class probabilities.
 
-    Inputs are converted exactly like the run's training data (its event representation,
-    sensor size and video-to-event settings, recorded in the checkpoint).
+    Inputs are converted like the run's training data (representation, sensor, video).
 
     Examples:
 
@@ -290,10 +289,11 @@ def demo_cmd(
 ) -> None:
     """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
 
-    Generates the synthetic benchmark (7 expressions, DVS-emulated), trains every model with
-    the same recipe, tests on held-out subjects and prints accuracy, UAR, UF1, params, GMACs,
-    estimated energy, latency and training time per model. Writes the runs, plots,
-    results.md and summary.json to ./snnfer-demo/ (a re-run resumes).
+    Synthetic benchmark: 7 expressions, DVS-emulated; one recipe for every model.
+
+    Tests on held-out subjects: accuracy, UAR, UF1, params, GMACs, energy, latency, time.
+
+    Writes runs, plots, results.md and summary.json to ./snnfer-demo/ (a re-run resumes).
 
     Examples:
 

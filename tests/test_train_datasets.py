@@ -70,6 +70,25 @@ def test_event_folder_stratified_holdout(tmp_path):
     assert s2["dataset"] == "folder" and s2["fold"] == "fold-1" and s2["num_test"] == 4
 
 
+def test_representation_chosen_in_the_config(tmp_path):
+    make_event_folder(tmp_path / "ev", per_class=4, formats=("npz",))
+    spec = "data.options={transform: {name: ToThreeChannelFrames, params: {n_bins: 8}}}"
+    s = _train(tmp_path / "run", "--data", str(tmp_path / "ev"), "--set", spec)
+    assert s["input_pipeline"]["representation"]["name"] == "ToThreeChannelFrames"
+    assert s["input_pipeline"]["representation"]["params"]["n_bins"] == 8
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)
+    assert ckpt["input_shape"] == [8, 3, 32, 32]  # CS3D's 3-channel input (cs3d.txt §IV-A)
+
+
+def test_adfes_names_give_labels_and_subjects(tmp_path):
+    make_video_folder(tmp_path / "ADFES", layout="adfes", size=32)
+    s = _train(tmp_path / "run", "--dataset", "adfes", "--data", str(tmp_path / "ADFES"),
+               "--protocol", "loso", "--set", "data.options={size: 32}",
+               "--set", "data.val_fraction=0")
+    assert s["classes"] == ["anger", "joy"]
+    assert [f["fold"] for f in s["folds"]] == ["subject-F01", "subject-M02"]
+
+
 def test_video_folder_converted_on_the_fly(tmp_path):
     made = make_video_folder(tmp_path / "vid", size=32)
     s = _train(tmp_path / "run", "--dataset", "video_folder", "--data", str(tmp_path / "vid"),
@@ -140,10 +159,15 @@ def test_synthetic_loso_and_subject_holdout(tmp_path):
     ("ferdvs", "{fold: 12}", "fold must be in 0..9"),
     ("casme2", "{labels: '4'}", "labels must be '5', '3'"),
     ("folder", "{bogus: 1}", "does not accept option(s) ['bogus']"),
+    ("folder", "{transform: ToFrames}", "unknown event representation 'ToFrames' in "
+     "data.options.transform"),
+    ("folder", "{transform: {name: ToCountFrames, params: {bins: 3}}}",
+     "data.options.transform: bad parameters for ToCountFrames"),
 ])
 def test_bad_loader_options_are_one_line_errors(tmp_path, capsys, dataset, options, message):
     make_ferdvs_tree(tmp_path / "d", subjects=2)
     make_casme2_tree(tmp_path / "d")
+    make_event_folder(tmp_path / "d", per_class=2, formats=("npz",))
     argv = ["train", "--model", "cs3d", "--preset", "small", "--dataset", dataset, "--data",
             str(tmp_path / "d"), "--set", f"data.options={options}", "--out",
             str(tmp_path / "run")]

@@ -23,7 +23,7 @@ import dataclasses
 from typing import Any
 
 from snnfer.data.base import FERDataset
-from snnfer.errors import ArgumentError, CheckpointError
+from snnfer.errors import ArgumentError, CheckpointError, ConfigError
 
 __all__ = [
     "REPRESENTATIONS",
@@ -66,18 +66,29 @@ def describe_representation(transform: Any) -> dict[str, Any] | None:
     return {"name": name, "params": params}
 
 
-def build_representation(spec: dict[str, Any]) -> Any:
-    """The representation described by :func:`describe_representation`."""
+def build_representation(spec: dict[str, Any], where: str | None = None) -> Any:
+    """The representation described by :func:`describe_representation` (``{"name",
+    "params"}``). ``where`` names the config key it came from (errors are then
+    :class:`ConfigError`; else :class:`CheckpointError`, the spec being a checkpoint's)."""
     from snnfer.data import transforms
 
+    error = ConfigError if where else CheckpointError
+    source = where or "the run's input pipeline"
     name = spec.get("name") if isinstance(spec, dict) else None
     if name not in REPRESENTATIONS:
-        raise CheckpointError(f"unknown event representation {name!r} in the run's input "
-                              f"pipeline; expected one of {list(REPRESENTATIONS)}")
-    params = dict(spec.get("params") or {})
+        raise error(f"unknown event representation {name!r} in {source}; expected one of "
+                    f"{list(REPRESENTATIONS)}")
+    params = spec.get("params") or {}
+    unknown = sorted(set(spec) - {"name", "params"}) if isinstance(spec, dict) else []
+    if not isinstance(params, dict) or unknown:
+        raise error(f"{source}: expected {{name: {name}, params: {{...}}}}, got {spec!r}")
+    params = dict(params)
     if params.get("sensor_size") is not None:
         params["sensor_size"] = tuple(params["sensor_size"])
-    return getattr(transforms, name)(**params)
+    try:
+        return getattr(transforms, name)(**params)
+    except TypeError as exc:
+        raise error(f"{source}: bad parameters for {name}: {exc}") from exc
 
 
 def _file_sensor_size(dataset: FERDataset) -> list[int] | None:
