@@ -104,3 +104,14 @@ def test_demo_recipe_is_the_same_for_every_model():
         run_demo(DemoSettings(subjects=4, test_subjects=3, val_subjects=1))
     with pytest.raises(ArgumentError, match="demo epochs must be >= 1"):
         run_demo(DemoSettings(epochs=0))
+
+
+def test_demo_time_to_go_uses_each_models_own_time():
+    from snnfer.train.demo import _to_go
+
+    s = DemoSettings(models=["cs3d", "c3d", "rnn"], seeds=[0, 1])
+    # after cs3d of seed 0 (100 s): c3d and rnn unknown -> mean run time, then seed 1
+    assert _to_go(s, 0, "cs3d", {"cs3d": 100.0}, 100.0) == 100 * 5
+    took = {"cs3d": 100.0, "c3d": 40.0, "rnn": 10.0}
+    assert _to_go(s, 0, "rnn", took, 50.0) == 150.0  # all of seed 1
+    assert _to_go(s, 1, "c3d", took, 50.0) == 10.0 and _to_go(s, 1, "rnn", took, 50.0) == 0

@@ -153,6 +153,7 @@ def _train_all(settings: DemoSettings, dataset_factory: Callable[[int], FERDatas
     total = len(settings.models) * len(settings.seeds)
     step = 0
     started = time.monotonic()
+    took: dict[str, float] = {}  # seconds per model (first seed), for the time-to-go
     for seed in settings.seeds:
         options = dataset_options(settings, seed)
         if dataset_factory is not None:
@@ -174,10 +175,11 @@ def _train_all(settings: DemoSettings, dataset_factory: Callable[[int], FERDatas
             result = run_training(demo_config(settings, name, seed, options), run_dir,
                                   dataset=dataset, resume=(run_dir / "config.yaml").is_file())
             s = result.summary
+            took.setdefault(name, time.monotonic() - t0)
             elapsed = time.monotonic() - started
             _say(f"[{step}/{total}] {name}: test accuracy {100 * s['test']['accuracy']:.1f}% "
                  f"in {time.monotonic() - t0:.0f} s; {elapsed / 60:.1f} min so far, about "
-                 f"{elapsed / step * (total - step) / 60:.1f} min to go")
+                 f"{_to_go(settings, seed, name, took, elapsed / step) / 60:.1f} min to go")
             cost = s.get("cost") or {}
             rows.append({"model": name, "seed": seed, "accuracy": s["test"]["accuracy"],
                          "uar": s["test"]["uar"], "uf1": s["test"]["uf1"],
@@ -186,6 +188,15 @@ def _train_all(settings: DemoSettings, dataset_factory: Callable[[int], FERDatas
                          "train_s": sum(h.get("time_s", 0.0) for h in s.get("history", [])),
                          "best_epoch": s.get("best_epoch"), "run_dir": str(run_dir)})
     return rows
+
+
+def _to_go(settings: DemoSettings, seed: int, model: str, took: dict[str, float],
+           mean: float) -> float:
+    """Seconds left: each remaining run takes as long as the same model did before (or the
+    mean run time for models not trained yet)."""
+    models, seeds = list(settings.models), list(settings.seeds)
+    left = models[models.index(model) + 1:] + models * (len(seeds) - seeds.index(seed) - 1)
+    return sum(took.get(m, mean) for m in left)
 
 
 def aggregate(rows: list[dict[str, Any]], models: Sequence[str]) -> list[dict[str, Any]]:
