@@ -279,7 +279,7 @@ def demo_cmd(
     lr: Annotated[float | None, typer.Option(
         help="Adam learning rate, cosine decay (default 2e-3).")] = None,
     threads: Annotated[int | None, typer.Option(
-        help="torch CPU threads (default: torch's choice).")] = None,
+        help="torch CPU threads (default: the cores not busy with other work).")] = None,
     out: Annotated[Path, typer.Option(
         help="Output folder.")] = Path("snnfer-demo"),
     device: Annotated[str, typer.Option(

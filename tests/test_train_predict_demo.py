@@ -115,3 +115,15 @@ def test_demo_time_to_go_uses_each_models_own_time():
     took = {"cs3d": 100.0, "c3d": 40.0, "rnn": 10.0}
     assert _to_go(s, 0, "rnn", took, 50.0) == 150.0  # all of seed 1
     assert _to_go(s, 1, "c3d", took, 50.0) == 10.0 and _to_go(s, 1, "rnn", took, 50.0) == 0
+
+
+def test_demo_threads_follow_the_idle_cores():
+    import os
+
+    from snnfer.train.demo import auto_threads
+
+    cpus = os.cpu_count()
+    assert auto_threads(cores=cpus, load=0.0) == cpus
+    assert auto_threads(cores=cpus, load=cpus - 1.0) == 1
+    assert auto_threads(cores=cpus, load=cpus + 3.0) == 1  # at least one thread
+    assert auto_threads(cores=1, load=0.0) == 1  # never more than torch would use

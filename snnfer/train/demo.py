@@ -16,6 +16,7 @@ The defaults were tuned so that the default demo (CS3D and C3D, one seed) finish
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -32,7 +33,8 @@ from snnfer.errors import ArgumentError
 from snnfer.train.config import preset_config
 from snnfer.train.run import run_training, write_json
 
-__all__ = ["ALL_MODELS", "DEFAULT_MODELS", "DemoSettings", "demo_config", "run_demo"]
+__all__ = ["ALL_MODELS", "DEFAULT_MODELS", "DemoSettings", "auto_threads", "demo_config",
+           "run_demo"]
 
 DEFAULT_MODELS = ("cs3d", "c3d")
 ALL_MODELS = ("cs3d", "c3d", "rnn", "lstm", "transformer")
@@ -45,8 +47,8 @@ class DemoSettings:
     ``subjects`` synthetic subjects with ``clips_per_class`` clips of each of ``num_classes``
     expressions; ``test_subjects`` of them are held out for testing and ``val_subjects`` of
     the rest select the best epoch. Adam (``lr``) with one warm-up epoch and cosine decay,
-    ``epochs`` epochs of batch ``batch_size``. ``threads``: torch CPU threads (None: torch's
-    default).
+    ``epochs`` epochs of batch ``batch_size``. ``threads``: torch CPU threads; ``None`` picks
+    :func:`auto_threads` (the cores other work leaves idle).
     """
 
     models: Sequence[str] = DEFAULT_MODELS
@@ -83,6 +85,21 @@ class DemoSettings:
         if self.threads is not None and self.threads < 1:
             raise ArgumentError(f"demo threads must be >= 1, got {self.threads}")
         return self
+
+
+def auto_threads(cores: int | None = None, load: float | None = None) -> int:
+    """torch threads for a machine with ``cores`` cores (default: torch's thread count)
+    running ``load`` other processes (default: the 1-minute load average): the idle cores,
+    at least one. More threads than idle cores make every training step wait for the
+    slowest thread: on a shared 2-core machine at load 4, two threads made a CS3D step 3-4x
+    slower than one."""
+    cores = torch.get_num_threads() if cores is None else cores
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            return cores
+    return max(1, min(cores, int((os.cpu_count() or cores) - load + 0.5)))
 
 
 def dataset_options(settings: DemoSettings, seed: int) -> dict[str, Any]:
@@ -126,8 +143,10 @@ def run_demo(settings: DemoSettings,
     for name in settings.models:
         model_entrypoint(name)  # unknown names fail before any work
     threads_before = torch.get_num_threads()
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
+    threads = settings.threads if settings.threads is not None else auto_threads()
+    _say(f"snnfer demo: {', '.join(settings.models)}; seeds {list(settings.seeds)}; "
+         f"{threads} CPU thread(s)")
+    torch.set_num_threads(threads)
     try:
         rows = _train_all(settings, dataset_factory, build_dataset)
     finally:
