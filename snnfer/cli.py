@@ -268,7 +268,7 @@ def demo_cmd(
     seeds: Annotated[str, typer.Option(
         help="Comma-separated seeds (data and training); several give mean ± sd.")] = "0",
     epochs: Annotated[int | None, typer.Option(
-        help="Epochs per model (default 16).")] = None,
+        help="Epochs per model (default 20).")] = None,
     subjects: Annotated[int | None, typer.Option(
         help="Synthetic subjects (default 12; 3 held out for testing, 1 for validation).")
     ] = None,

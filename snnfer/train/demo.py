@@ -53,7 +53,7 @@ class DemoSettings:
 
     models: Sequence[str] = DEFAULT_MODELS
     seeds: Sequence[int] = (0,)
-    epochs: int = 16
+    epochs: int = 20
     subjects: int = 12
     clips_per_class: int = 4
     test_subjects: int = 3
