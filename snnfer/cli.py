@@ -104,10 +104,10 @@ def train_cmd(
     data: Annotated[str | None, typer.Option(
         help="'synthetic' or a data folder.")] = None,
     dataset: Annotated[str | None, typer.Option(
-        help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, "
-        "synthetic, synthetic_see.")] = None,
+        help="Loader for --data: see, casme2, nefer, ferdvs, folder, video_folder, adfes, "
+        "szu_emodage, synthetic, synthetic_see.")] = None,
     protocol: Annotated[str | None, typer.Option(
-        help="holdout | kfold | loso | folds_csv.")] = None,
+        help="holdout | subject_holdout | kfold | loso | folds_csv.")] = None,
     config: Annotated[Path | None, typer.Option(
         help="YAML config (sections model, data, optim, schedule, train).")] = None,
     preset: Annotated[str | None, typer.Option(
@@ -231,10 +231,15 @@ def predict_cmd(
         help="Classes shown per input in the table.")] = 3,
     device: Annotated[str, typer.Option(
         help="auto | cpu | cuda.")] = "auto",
+    align_faces: Annotated[bool | None, typer.Option(
+        "--align-faces/--no-align-faces",
+        help="Videos: crop and level the face (default: as the run's training data).")] = None,
     imports: Annotated[list[str] | None, typer.Option(
         "--import", help=_IMPORT_HELP)] = None,
 ) -> None:
     """Predict the emotion of event files, videos or frame folders, with class probabilities.
+
+    Inputs are converted like the run's training data (representation, sensor, video).
 
     Examples:
 
@@ -243,12 +248,14 @@ def predict_cmd(
       snnfer predict runs/cs3d/checkpoints/best.pt clip.npz --json
 
       snnfer predict runs/hecnet SEE/event/happiness/<sequence> clip.pt
+
+      snnfer predict runs/cs3d cropped_face.avi --no-align-faces
     """
     from snnfer.train.commands import dumps, import_plugins
     from snnfer.train.predict import Predictor, format_predictions
 
     import_plugins(imports)
-    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, align_faces=align_faces)
     preds = [predictor.predict(p) for p in inputs]
     if json_:
         typer.echo(dumps([p.to_dict() for p in preds]))
@@ -263,11 +270,20 @@ def demo_cmd(
     models: Annotated[str | None, typer.Option(
         help="Comma-separated models (default cs3d,c3d).")] = None,
     seeds: Annotated[str, typer.Option(
-        help="Comma-separated seeds; several give mean ± sd.")] = "0",
-    epochs: Annotated[int, typer.Option(
-        help="Epochs per model.")] = 6,
-    samples_per_class: Annotated[int, typer.Option(
-        help="Synthetic clips per class.")] = 40,
+        help="Comma-separated seeds (data and training); several give mean ± sd.")] = "0",
+    epochs: Annotated[int | None, typer.Option(
+        help="Epochs per model (default 20).")] = None,
+    subjects: Annotated[int | None, typer.Option(
+        help="Synthetic subjects (default 12; 3 held out for testing, 1 for validation).")
+    ] = None,
+    clips_per_class: Annotated[int | None, typer.Option(
+        help="Clips per subject and expression (default 4).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Batch size (default 16).")] = None,
+    lr: Annotated[float | None, typer.Option(
+        help="Adam learning rate, cosine decay (default 2e-3).")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="torch CPU threads (default: the cores not busy with other work).")] = None,
     out: Annotated[Path, typer.Option(
         help="Output folder.")] = Path("snnfer-demo"),
     device: Annotated[str, typer.Option(
@@ -277,15 +293,19 @@ def demo_cmd(
 ) -> None:
     """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
 
-    Prints accuracy, UAR, UF1, params, GMACs, estimated energy and latency per model.
+    Synthetic benchmark: 7 expressions, DVS-emulated; one recipe for every model.
 
-    Writes the runs, plots, results.md and summary.json to ./snnfer-demo/.
+    Tests on held-out subjects: accuracy, UAR, UF1, params, GMACs, energy, latency, time.
+
+    Writes runs, plots, results.md and summary.json to ./snnfer-demo/ (a re-run resumes).
 
     Examples:
 
       snnfer demo
 
       snnfer demo --all --seeds 0,1,2
+
+      snnfer demo --models cs3d --epochs 30 --out runs/demo-cs3d
     """
     from snnfer.train.demo import ALL_MODELS, DEFAULT_MODELS, DemoSettings, run_demo
 
@@ -295,9 +315,10 @@ def demo_cmd(
         raise SnnferError(f"--seeds must be comma-separated integers, got {seeds!r}") from exc
     names = ([m.strip() for m in models.split(",") if m.strip()] if models
              else list(ALL_MODELS if all_ else DEFAULT_MODELS))
-    settings = DemoSettings(models=names, seeds=seed_list, epochs=epochs,
-                            samples_per_class=samples_per_class, out=out, device=device,
-                            progress=progress)
+    given = {"epochs": epochs, "subjects": subjects, "clips_per_class": clips_per_class,
+             "batch_size": batch_size, "lr": lr, "threads": threads}
+    settings = DemoSettings(models=names, seeds=seed_list, out=out, device=device,
+                            progress=progress, **{k: v for k, v in given.items() if v is not None})
     summary = run_demo(settings)
     typer.echo(summary["table"])
     typer.echo(f"\nruns, plots and summary written to {out}/")

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def require(module: str):

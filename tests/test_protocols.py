@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
+from snnfer.data.base import SampleInfo
 from snnfer.errors import DatasetError
 from snnfer.train.data import BalancedSampler, make_loader
 from snnfer.train.protocols import (
@@ -15,8 +16,11 @@ from snnfer.train.protocols import (
     kfold_split,
     loso_split,
     make_folds,
+    read_folds_csv,
     stratified_partition,
+    subject_holdout_split,
 )
+from tests.dataset_fixtures import make_ferdvs_tree
 from tests.train_fixtures import ToyFER
 
 
@@ -40,6 +44,15 @@ def test_fixed_split_from_sample_subsets():
     fold = holdout_split(ds, val_fraction=0.0)
     assert [ds.samples[i].extra["subset"] for i in fold.test] == ["test"] * len(fold.test)
     assert len(fold.test) == 6 and len(fold.train) == 18 and fold.val == []
+    # a published train/validation split without a test subset (NEFER): evaluated on the
+    # validation subset, the epoch selected on a stratified part of the training subset
+    ds.samples = [SampleInfo(s.label, s.sequence, s.subject,
+                             extra={"subset": "val" if s.extra["subset"] == "test" else "train"})
+                  for s in ds.samples]
+    fold2 = holdout_split(ds, val_fraction=1 / 6)
+    assert fold2.test == fold.test
+    assert sorted(fold2.train + fold2.val) == fold.train and _labels(ds, fold2.val) == {
+        0: 1, 1: 1, 2: 1}
 
 
 def test_stratified_partition_edge_cases():
@@ -126,10 +139,82 @@ def test_folds_csv_errors(tmp_path):
     with pytest.raises(DatasetError, match="has no row for sample 1"):
         folds_csv_split(ds, tmp_path / "f.csv")
     (tmp_path / "g.csv").write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(DatasetError, match="expected the header"):
+    with pytest.raises(DatasetError, match="g.csv' line 1: expected data rows .* or the header"):
         folds_csv_split(ds, tmp_path / "g.csv")
+    (tmp_path / "h.csv").write_text("s00;000;1;0;2\n")
+    with pytest.raises(DatasetError,
+                       match=r"h.csv' line 1: fold flags must be 0 or 1, got \['0', '2'\]"):
+        folds_csv_split(ds, tmp_path / "h.csv")
+    (tmp_path / "i.csv").write_text("s00;000;1;0;1\ns01;001;1;0\n")
+    with pytest.raises(DatasetError, match="different numbers of fold flags"):
+        folds_csv_split(ds, tmp_path / "i.csv")
+    with pytest.raises(DatasetError, match="needs data.folds_csv, a data root holding folds.csv"):
+        make_folds(ds, "folds_csv", root=tmp_path)
     with pytest.raises(DatasetError, match="does not exist"):
         folds_csv_split(ds, tmp_path / "missing.csv")
+
+
+def test_headerless_spiking_fer_folds_csv(tmp_path):
+    # the published file: no header, 1-based labels, ten 0/1 columns (1 = test)
+    (tmp_path / "folds.csv").write_text("S001;001;4;0;0;0;1;1;0;0;1;0;1\n"
+                                        "S001;2;1;1;0;0;0;0;0;0;0;0;0\n\n")
+    table = read_folds_csv(tmp_path / "folds.csv")
+    assert table == {("S001", "1"): [0, 0, 0, 1, 1, 0, 0, 1, 0, 1],
+                     ("S001", "2"): [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]}
+    # the same rows under a header give the same table
+    (tmp_path / "h.csv").write_text("subject;sequence;label;" + ";".join(
+        f"fold{k}" for k in range(10)) + "\n" + (tmp_path / "folds.csv").read_text())
+    assert read_folds_csv(tmp_path / "h.csv") == table
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_folds_csv_protocol_agrees_with_the_ferdvs_loader(tmp_path, header):
+    from snnfer.data import FerDVS
+
+    fx = make_ferdvs_tree(tmp_path, subjects=4, header=header)
+    ds = FerDVS(tmp_path)  # root = the FerDVS folder holding ADFESDVS/
+    from_loader = make_folds(ds, "folds_csv", val_fraction=0.0)  # the loader's extra["folds"]
+    from_file = make_folds(ds, "folds_csv", folds_csv=fx["base"] / "folds.csv", val_fraction=0.0)
+    assert len(from_loader) == 10 and from_loader == from_file
+    for k, fold in enumerate(from_loader):
+        # fixture rule: sequence j of subject s is a test sample of fold k iff (s + j + k) % 5 == 0
+        expected = sorted(i for i, smp in enumerate(ds.samples)
+                          if (int(smp.subject[1:]) + int(smp.sequence) + k) % 5 == 0)
+        assert fold.test == expected
+        assert sorted(fold.train + fold.test) == list(range(len(ds)))
+        # the loader's fold=k split (extra["subset"]) is the holdout of the same fold
+        holdout = make_folds(FerDVS(tmp_path, fold=k), "holdout", val_fraction=0.0)[0]
+        assert holdout.test == fold.test and holdout.train == fold.train
+
+
+def test_subject_holdout_keeps_subjects_apart():
+    ds = ToyFER(per_class=10, subjects=10)  # 30 samples over 10 subjects, 3 per subject
+    fold = subject_holdout_split(ds, test_fraction=0.2, val_fraction=0.25, seed=1)
+    subj = ds.subjects
+    parts = [{subj[i] for i in idx} for idx in (fold.train, fold.val, fold.test)]
+    assert [len(p) for p in parts] == [6, 2, 2]  # 2 test subjects, round(0.25 * 8) for val
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert sorted(fold.train + fold.val + fold.test) == list(range(30))
+    assert subject_holdout_split(ds, 0.2, 0.25, seed=1) == fold
+    assert subject_holdout_split(ds, 0.2, 0.25, seed=2).test != fold.test
+    assert make_folds(ds, "subject_holdout", test_fraction=0.2, val_fraction=0.25,
+                      seed=1) == [fold]
+    # too few subjects for a validation subject: validation carved from the training clips
+    few = ToyFER(per_class=4, subjects=3)
+    fold = subject_holdout_split(few, test_fraction=0.3, val_fraction=0.2, seed=0)
+    assert len({few.subjects[i] for i in fold.test}) == 1
+    assert not {few.subjects[i] for i in fold.test} & {few.subjects[i] for i in fold.val}
+    assert fold.val and not set(fold.val) & set(fold.train)
+
+
+def test_subject_holdout_needs_subjects():
+    ds = ToyFER(per_class=4, subjects=2)
+    ds.samples = [SampleInfo(s.label, s.sequence, None) for s in ds.samples]
+    with pytest.raises(DatasetError, match="'subject_holdout' needs a subject for every sample"):
+        make_folds(ds, "subject_holdout")
+    ds.samples = [SampleInfo(s.label, s.sequence, "s0") for s in ds.samples]
+    with pytest.raises(DatasetError, match="'subject_holdout' needs at least two subjects"):
+        make_folds(ds, "subject_holdout")
 
 
 def test_balanced_sampler_equalises_classes_and_is_seeded():

@@ -1,41 +1,24 @@
-"""Prediction inputs (event binning, tensors, two modalities) and the demo's report."""
+"""Prediction inputs (tensors, two modalities) and the demo's report."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from snnfer.errors import ArgumentError, InputShapeError
-from snnfer.train.demo import DemoSettings, aggregate, results_table, run_demo, synthetic_options
-from snnfer.train.predict import Predictor, events_to_tensor
+from snnfer.errors import ArgumentError
+from snnfer.train.demo import (
+    DemoSettings,
+    aggregate,
+    dataset_options,
+    demo_config,
+    results_table,
+    run_demo,
+)
+from snnfer.train.predict import Predictor
 from snnfer.train.run import run_training
 from tests.train_fixtures import ToyFER, ToyPair, tiny_config
-
-EVENT = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "i1")])
-
-
-def test_events_to_tensor_bins_time_and_polarity():
-    ev = np.array([(0, 0, 0, 1), (10, 1, 0, 0), (50, 1, 1, 1), (99, 3, 3, 1), (100, 3, 3, 1)],
-                  dtype=EVENT)
-    x = events_to_tensor(ev, (4, 4), (2, 2, 4, 4))
-    # span 100 us, 2 bins: t < 50 -> bin 0, t >= 50 -> bin 1 (the last event clamps to bin 1)
-    expected = torch.zeros(2, 2, 4, 4)
-    expected[0, 1, 0, 0] = 1
-    expected[0, 0, 0, 1] = 1
-    expected[1, 1, 1, 1] = 1
-    expected[1, 1, 3, 3] = 2
-    assert torch.equal(x, expected / 2)  # divided by the clip's maximum count
-    # one bin, one channel (polarities summed), 2x2 by area averaging: the top-left 2x2 block
-    # holds 3 events (mean 0.75), the bottom-right 2 (mean 0.5); then divided by the max
-    y = events_to_tensor(ev, (4, 4), (1, 1, 2, 2))
-    assert y.shape == (1, 1, 2, 2)
-    assert torch.allclose(y[0, 0], torch.tensor([[1.0, 0.0], [0.0, 0.5 / 0.75]]))
-    with pytest.raises(InputShapeError, match="1 or 2 channels"):
-        events_to_tensor(ev, (4, 4), (2, 3, 4, 4))
-    assert events_to_tensor(ev[:0], (4, 4), (2, 2, 4, 4)).abs().sum() == 0
 
 
 def test_predictor_from_checkpoint_matches_the_model(tmp_path):
@@ -98,19 +81,49 @@ def test_results_table_and_energy_ratio():
                                      ("c3d", 1, 0.5, 8e6, 4.0, 10.0)]]
     table = results_table(aggregate(rows, ["cs3d", "c3d"]), 2)
     assert "| cs3d | 70.0 ± 14.1% |" in table
-    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 |" in table
+    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 | n/a |" in table
     assert "CS3D / C3D estimated energy: 20.00%" in table
     assert "CS3D / C3D GMACs: 25.00%" in table
 
 
-def test_synthetic_options_follow_the_constructor():
-    def by_class(num_classes=7, samples_per_class=10, seed=0):
-        return None
+def test_demo_recipe_is_the_same_for_every_model():
+    settings = DemoSettings(epochs=5, lr=3e-3, subjects=10, test_subjects=2, val_subjects=2)
+    opts = dataset_options(settings, seed=4)
+    assert opts == {"num_classes": 7, "num_subjects": 10, "clips_per_class": 4, "seed": 4}
+    cfgs = {m: demo_config(settings, m, 4, opts) for m in ("cs3d", "c3d", "transformer")}
+    for cfg in cfgs.values():
+        assert cfg.model.preset == "small" and cfg.data.protocol == "subject_holdout"
+        assert (cfg.optim.name, cfg.optim.lr, cfg.train.epochs, cfg.train.seed) == (
+            "adam", 3e-3, 5, 4)
+        # 2 of 10 subjects for testing, 2 of the other 8 for validation
+        assert round(cfg.data.test_fraction * 10) == 2 and round(cfg.data.val_fraction * 8) == 2
+    a, b = cfgs["cs3d"].to_dict(), cfgs["c3d"].to_dict()
+    a["model"]["name"] = b["model"]["name"]
+    assert a == b  # only the model differs
+    with pytest.raises(ArgumentError, match="leave none of the 4 subjects"):
+        run_demo(DemoSettings(subjects=4, test_subjects=3, val_subjects=1))
+    with pytest.raises(ArgumentError, match="demo epochs must be >= 1"):
+        run_demo(DemoSettings(epochs=0))
 
-    def by_total(num_classes=7, num_samples=70, seed=0, size=48):
-        return None
 
-    assert synthetic_options(by_class, 7, 3, 40) == {"num_classes": 7, "seed": 3,
-                                                     "samples_per_class": 40}
-    assert synthetic_options(by_total, 5, 1, 40) == {"num_classes": 5, "seed": 1,
-                                                     "num_samples": 200}
+def test_demo_time_to_go_uses_each_models_own_time():
+    from snnfer.train.demo import _to_go
+
+    s = DemoSettings(models=["cs3d", "c3d", "rnn"], seeds=[0, 1])
+    # after cs3d of seed 0 (100 s): c3d and rnn unknown -> mean run time, then seed 1
+    assert _to_go(s, 0, "cs3d", {"cs3d": 100.0}, 100.0) == 100 * 5
+    took = {"cs3d": 100.0, "c3d": 40.0, "rnn": 10.0}
+    assert _to_go(s, 0, "rnn", took, 50.0) == 150.0  # all of seed 1
+    assert _to_go(s, 1, "c3d", took, 50.0) == 10.0 and _to_go(s, 1, "rnn", took, 50.0) == 0
+
+
+def test_demo_threads_follow_the_idle_cores():
+    import os
+
+    from snnfer.train.demo import auto_threads
+
+    cpus = os.cpu_count()
+    assert auto_threads(cores=cpus, load=0.0) == cpus
+    assert auto_threads(cores=cpus, load=cpus - 1.0) == 1
+    assert auto_threads(cores=cpus, load=cpus + 3.0) == 1  # at least one thread
+    assert auto_threads(cores=1, load=0.0) == 1  # never more than torch would use

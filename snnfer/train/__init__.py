@@ -6,9 +6,9 @@
 >>> result.summary["test"]["uar"]                             # doctest: +SKIP
 
 Lower level: :class:`Trainer` (any ``nn.Module`` + :class:`~snnfer.data.FERDataset`),
-:func:`compute_metrics` (WAR/UAR/UF1, hsta Eq. 17), :func:`make_folds` (holdout, k-fold,
-LOSO, Spiking-FER ``folds.csv``), :func:`evaluate_checkpoint`, :class:`Predictor`,
-:func:`run_demo`.
+:func:`compute_metrics` (WAR/UAR/UF1, hsta Eq. 17), :func:`make_folds` (holdout, held-out
+subjects, k-fold, LOSO, Spiking-FER ``folds.csv``), :func:`evaluate_checkpoint`,
+:class:`Predictor`, :func:`run_demo`.
 """
 
 from snnfer.train.checkpoint import load_checkpoint, save_checkpoint

@@ -47,7 +47,7 @@ __all__ = [
 PRESETS = ("paper", "small")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
-PROTOCOLS = ("holdout", "kfold", "loso", "folds_csv")
+PROTOCOLS = ("holdout", "subject_holdout", "kfold", "loso", "folds_csv")
 AMP_MODES = ("auto", "off", "fp16", "bf16")
 SELECT_METRICS = ("uar", "accuracy", "uf1", "loss")
 
@@ -67,6 +67,8 @@ class DataConfig:
 
     ``protocol``: ``holdout`` (the dataset's fixed split when its samples carry
     ``extra["subset"]``, e.g. SEE; otherwise a stratified ``test_fraction`` split),
+    ``subject_holdout`` (``test_fraction`` of the subjects for testing, ``val_fraction`` of
+    the rest for validation: no subject in two parts),
     ``kfold`` (stratified, ``folds`` folds), ``loso`` (leave one subject out) or
     ``folds_csv`` (Spiking-FER's ``folds.csv``, default ``<root>/folds.csv``). ``fold``
     restricts a multi-fold protocol to one fold. ``val_fraction`` of the training part

@@ -42,6 +42,8 @@ _DATASETS: dict[str, tuple[str | Callable[..., FERDataset], bool]] = {
     "ferdvs": ("snnfer.data.datasets:FerDVS", True),
     "folder": ("snnfer.data.datasets:EventFolder", True),
     "video_folder": ("snnfer.data.datasets:VideoFolder", True),
+    "adfes": ("snnfer.data.datasets:VideoFolder.adfes", True),
+    "szu_emodage": ("snnfer.data.datasets:VideoFolder.szu_emodage", True),
 }
 
 
@@ -60,7 +62,10 @@ def _resolve(target: str | Callable[..., FERDataset]) -> Callable[..., FERDatase
     if callable(target):
         return target
     module, attr = target.split(":")
-    return getattr(importlib.import_module(module), attr)
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def dataset_factory(name: str) -> Callable[..., FERDataset]:
@@ -73,6 +78,10 @@ def dataset_factory(name: str) -> Callable[..., FERDataset]:
 def build_dataset(name: str, root: str | None = None, options: dict[str, Any] | None = None
                   ) -> FERDataset:
     """Instantiate dataset ``name`` with ``options``; raise a clear error if it is unusable.
+
+    ``options["transform"]`` may name an event representation of
+    :mod:`snnfer.data.transforms` (``"ToThreeChannelFrames"``) or give it with parameters
+    (``{"name": "ToCountFrames", "params": {"n_bins": 6}}``), so configs can choose it.
 
     Errors (all before training): unknown name (:class:`UnknownNameError`), missing root
     folder, options the loader does not accept (:class:`ConfigError`), an empty dataset
@@ -95,6 +104,12 @@ def build_dataset(name: str, root: str | None = None, options: dict[str, Any] | 
         if unknown:
             raise ConfigError(f"dataset {name!r} does not accept option(s) {unknown} "
                               f"(data.options); accepted: {sorted(set(params) - {'root'})}")
+    spec = options.get("transform")
+    if isinstance(spec, (str, dict)):
+        from snnfer.train.inputs import build_representation
+
+        options["transform"] = build_representation(
+            {"name": spec} if isinstance(spec, str) else spec, where="data.options.transform")
     dataset = factory(root, **options) if needs_root else factory(**options)
     where = f" in {str(root)!r}" if root else ""
     if len(dataset) == 0:
@@ -150,7 +165,11 @@ class FERSubset(FERDataset):
 
 
 def fit_input(x: Any, shape: Sequence[int] | dict[str, Sequence[int]]) -> Any:
-    """Resample a sample (tensor or dict of modality tensors) to the model's input shape."""
+    """Resample a sample (tensor or dict of modality tensors) to the model's input shape.
+
+    A dict holding a single modality is taken as that tensor when the model has one input."""
+    if isinstance(x, dict) and len(x) == 1 and not isinstance(shape, dict):
+        x = next(iter(x.values()))
     if isinstance(x, dict):
         if not isinstance(shape, dict):
             raise InputShapeError(f"sample has modalities {sorted(x)} but the model takes a "

@@ -1,14 +1,16 @@
 """``snnfer predict``: emotion + class probabilities for event files, videos or frame folders.
 
-Inputs, by kind:
+Every input goes through the run's own input pipeline (recorded at training time, see
+:mod:`snnfer.train.inputs`), so a clip gets exactly the tensor its dataset would give it:
 
-- event files (``.h5``/``.hdf5``/``.npz``/``.txt``/``.aedat4``): read with
-  ``snnfer.data.events.read_events`` and binned into the model's ``[T, C, H, W]``;
-- videos (``.mp4``, ``.avi``, ...) and folders of frames: read with
-  ``snnfer.data.video.read_video``, faces aligned with ``snnfer.data.faces.FaceAligner``
-  (grayscale, square crop) and converted to events with the ``clean`` DVS emulator preset
-  (CS3D §IV-A's pipeline), then binned as above; two-modality models also get the aligned
-  frames as their ``rgb`` input;
+- event files (``.h5``/``.hdf5``/``.npz``/``.txt``/``.csv``/``.aedat4``): read with
+  ``snnfer.data.events.read_events`` (with the sensor size the training loader imposes, e.g.
+  FerDVS's 200 x 200) and binned by the run's representation (e.g. ``ToCountFrames(16)``);
+- videos (``.mp4``, ``.avi``, ...) and folders of frames: converted to events by the run's
+  :class:`~snnfer.data.convert.ClipConverter` (the training ``VideoFolder``'s own; for event
+  datasets face alignment, grayscale, the dataset's sensor side and emulator preset - CS3D
+  §IV-A), then binned as above; two-modality models also get the converted frames as their
+  ``rgb`` input;
 - ``.pt`` files holding a ready ``[T, C, H, W]`` tensor (or a dict of modality tensors,
   e.g. ``torch.save(SyntheticSEE(...)[i][0], "clip.pt")``);
 - for models that declare modalities (HEC-Net, SEEN): a paired image sequence -- a SEE
@@ -17,9 +19,8 @@ Inputs, by kind:
   and ``frame/`` image sub-folders (:mod:`snnfer.data.datasets.see_sequence`), sampled at
   the model's T, H, W as the SEE loader does.
 
-Event binning (:func:`events_to_tensor`): ``T`` equal-duration bins over the clip, one
-channel per polarity (OFF, ON) for ``C = 2`` or both summed for ``C = 1``, counts resized
-to ``H x W`` by area averaging and divided by the clip's maximum.
+The result is resampled to the model's input shape as in training
+(:func:`snnfer.train.data.fit_input`).
 """
 
 from __future__ import annotations
@@ -30,39 +31,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.errors import ArgumentError, CheckpointError
 from snnfer.train.data import fit_input
 
-__all__ = ["Prediction", "Predictor", "events_to_tensor"]
+__all__ = ["Prediction", "Predictor"]
 
-EVENT_SUFFIXES = (".h5", ".hdf5", ".npz", ".txt", ".aedat4")
+EVENT_SUFFIXES = (".h5", ".hdf5", ".npz", ".txt", ".csv", ".aedat4")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".webm", ".m4v")
-
-
-def events_to_tensor(events: np.ndarray, sensor_size: tuple[int, int], shape: Any) -> torch.Tensor:
-    """Bin structured events (fields t, x, y, p) into a ``[T, C, H, W]`` float tensor."""
-    t_bins, channels, height, width = (int(v) for v in shape)
-    if channels not in (1, 2):
-        raise InputShapeError(f"event binning makes 1 or 2 channels, the model expects "
-                              f"{channels} (input shape {tuple(shape)})")
-    w, h = int(sensor_size[0]), int(sensor_size[1])
-    frames = torch.zeros(t_bins, 2, h, w)
-    if len(events):
-        t = events["t"].astype(np.int64)
-        span = max(int(t[-1] - t[0]), 1)
-        b = np.minimum((t - t[0]) * t_bins // span, t_bins - 1)
-        idx = ((b * 2 + events["p"].astype(np.int64)) * h + events["y"].astype(np.int64)) * w \
-            + events["x"].astype(np.int64)
-        counts = np.bincount(idx, minlength=t_bins * 2 * h * w)
-        frames = torch.from_numpy(counts.astype(np.float32)).reshape(t_bins, 2, h, w)
-    if channels == 1:
-        frames = frames.sum(1, keepdim=True)
-    if (h, w) != (height, width):
-        frames = F.interpolate(frames, size=(height, width), mode="area")
-    peak = float(frames.max())
-    return frames / peak if peak > 0 else frames
 
 
 @dataclass
@@ -78,18 +54,33 @@ class Prediction:
 
 
 class Predictor:
-    """A trained model plus the input conversion; ``Predictor.from_checkpoint(path)``."""
+    """A trained model plus its input pipeline; ``Predictor.from_checkpoint(path)``.
 
-    def __init__(self, model: torch.nn.Module, classes: list[str], input_shape: Any) -> None:
+    ``pipeline`` is the run's recorded input pipeline (:mod:`snnfer.train.inputs`); without
+    one the loaders' default for the model's input shape is used. ``align_faces`` overrides
+    the recorded face-alignment choice for videos (e.g. ``False`` for clips that are already
+    face crops).
+    """
+
+    def __init__(self, model: torch.nn.Module, classes: list[str], input_shape: Any,
+                 pipeline: dict[str, Any] | None = None,
+                 align_faces: bool | None = None) -> None:
+        from snnfer.train.inputs import default_pipeline
+
         self.model, self.classes, self.input_shape = model.eval(), list(classes), input_shape
         self.device = next(model.parameters()).device
+        self.pipeline = pipeline or default_pipeline(input_shape)
+        self.align_faces = align_faces
+        self._representation = None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> Predictor:
+    def from_checkpoint(cls, path: str | Path, device: str = "auto",
+                        align_faces: bool | None = None) -> Predictor:
         from snnfer.train.evaluate import load_trained_model
 
         model, ckpt, _cfg, _ = load_trained_model(path, device)
-        return cls(model, ckpt["classes"], ckpt.get("input_shape"))
+        return cls(model, ckpt["classes"], ckpt.get("input_shape"), ckpt.get("input_pipeline"),
+                   align_faces=align_faces)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -129,8 +120,19 @@ class Predictor:
         t, _, h, w = self.input_shape[self.modalities[0]]
         return load_sequence_pair(path, int(t), (int(h), int(w)), self.modalities)
 
-    def _event_shape(self) -> Any:
-        return self.input_shape["event"] if self.modalities else self.input_shape
+    def represent(self, events: np.ndarray, sensor_size: tuple[int, int]) -> torch.Tensor:
+        """Events -> ``[T, C, H, W]`` with the run's representation."""
+        if self._representation is None:
+            from snnfer.train.inputs import build_representation
+
+            spec = self.pipeline.get("representation")
+            if spec is None:
+                raise CheckpointError("the run's event representation is not a recorded "
+                                      "snnfer.data.transforms representation (a custom "
+                                      "transform); predict from event data needs Predictor("
+                                      "..., pipeline={'representation': {...}})")
+            self._representation = build_representation(spec)
+        return self._representation(events, tuple(sensor_size))
 
     def _from_events(self, path: Path) -> torch.Tensor:
         if self.modalities:
@@ -139,30 +141,28 @@ class Predictor:
                                 "folder")
         from snnfer.data.events import read_events
 
-        events, sensor_size = read_events(path)
-        return events_to_tensor(events, sensor_size, self._event_shape())
+        forced = self.pipeline.get("file_sensor_size")
+        events, sensor_size = read_events(path, sensor_size=tuple(forced) if forced else None)
+        return self.represent(events, sensor_size)
 
     def _from_video(self, path: Path) -> Any:
-        from snnfer.data.emulator import DVSEmulator
-        from snnfer.data.faces import FaceAligner
         from snnfer.data.video import read_video
+        from snnfer.train.inputs import video_converter
 
-        frames, fps = read_video(path)
-        shape = self._event_shape()
-        size = max(int(shape[2]), int(shape[3]))
-        aligned = FaceAligner(size=size, grayscale=True)(frames)
-        stamps = np.arange(len(aligned), dtype=np.float64) / float(fps or 30.0)
-        events = DVSEmulator.from_preset("clean")(aligned, stamps)
-        ev = events_to_tensor(events, (size, size), shape)
+        converter = video_converter(self.pipeline, self.align_faces)
+        frames, fps = read_video(path, fps=converter.fps)
+        events, sensor_size = converter.frames_to_events(frames, fps, str(path))
+        ev = self.represent(events, sensor_size)
         if not self.modalities:
             return ev
-        rgb = torch.from_numpy(np.asarray(aligned, dtype=np.float32) / 255.0)  # [N, H, W]
+        aligned = converter.prepare(frames, str(path))  # [N, S, S] uint8
+        rgb = torch.from_numpy(np.asarray(aligned, dtype=np.float32) / 255.0)
         rgb = rgb[:, None].repeat(1, int(self.input_shape["rgb"][1]), 1, 1)
         return {"event": ev, "rgb": rgb}
 
     @torch.inference_mode()
-    def predict(self, path: str | Path) -> Prediction:
-        """Predict one input (neurons are reset first)."""
+    def logits(self, path: str | Path) -> torch.Tensor:
+        """The model's logits ``[num_classes]`` for one input (neurons reset first)."""
         from snnfer.neuron import reset
         from snnfer.train.trainer import forward
 
@@ -170,8 +170,13 @@ class Predictor:
         batch = ({k: v[None].to(self.device) for k, v in x.items()} if isinstance(x, dict)
                  else x[None].to(self.device))
         reset(self.model)
-        probs = torch.softmax(forward(self.model, batch).float(), dim=1)[0].cpu()
+        out = forward(self.model, batch).float()[0].cpu()
         reset(self.model)  # leave no inference-mode state behind
+        return out
+
+    def predict(self, path: str | Path) -> Prediction:
+        """Predict one input: the most probable class and every class's probability."""
+        probs = torch.softmax(self.logits(path), dim=0)
         best = int(probs.argmax())
         return Prediction(str(path), self.classes[best],
                           {c: float(p) for c, p in zip(self.classes, probs)})

@@ -70,6 +70,11 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int | None) -> 
     return create_model(cfg.name, num_classes=num_classes, **kw)
 
 
+def _takes_one_tensor(model: nn.Module) -> bool:
+    declared = getattr(model, "default_input_shape", None)
+    return not getattr(model, "modalities", None) and not isinstance(declared, dict)
+
+
 def _shape_of(x: Any) -> Any:
     return {k: list(v.shape) for k, v in x.items()} if isinstance(x, dict) else list(x.shape)
 
@@ -131,6 +136,9 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
     sample, _ = dataset[0]
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     probe, in_channels = _probe_model(cfg.model, len(dataset.classes), sample)
+    if isinstance(sample, dict) and len(sample) == 1 and _takes_one_tensor(probe):
+        # a one-modality dict (e.g. SEE(modalities=["event"])) for a one-input model (CS3D)
+        sample = next(iter(sample.values()))
     input_shape = model_input_shape(probe, sample)
     if not cfg.data.resize and _shape_of(sample) != input_shape:
         raise InputShapeError(f"samples have shape {_shape_of(sample)} but model "
@@ -226,6 +234,7 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
               dist: DistContext) -> dict[str, Any]:
     from snnfer.train import plots
     from snnfer.train.cost import firing_rates, model_cost
+    from snnfer.train.inputs import describe_pipeline
     from snnfer.train.logging import write_csv
 
     fit_shape = input_shape if cfg.data.resize else None
@@ -234,9 +243,10 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
     test_set = FERSubset(dataset, fold.test, fit_shape)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     model = build_model(cfg.model, len(dataset.classes), in_channels)
+    pipeline = describe_pipeline(dataset, input_shape)
     trainer = Trainer(model, train_set, val_set, config=cfg, run_dir=fold_dir,
                       model_name=cfg.model.name, input_shape=input_shape, callbacks=callbacks,
-                      dist=dist, fold=fold.name)
+                      dist=dist, fold=fold.name, input_pipeline=pipeline)
     fit = trainer.fit(resume=resume)
     best_epoch = trainer.load_best()
     test = trainer.evaluate(test_set, desc=f"{fold.name} test")
@@ -248,7 +258,7 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
         "best_value": fit.best_value, "test": test.metrics.to_dict(), "test_loss": test.loss,
         "test_predictions": {"labels": test.labels, "predictions": test.predictions,
                              "conditions": test_set.conditions},
-        "history": fit.history,
+        "history": fit.history, "input_pipeline": pipeline,
     }
     if dist.is_main:
         example, _ = collate([test_set[i] for i in range(min(len(test_set), 8))])

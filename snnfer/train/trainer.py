@@ -141,7 +141,8 @@ class Trainer:
                  model_name: str | None = None, input_shape: Any = None,
                  callbacks: Sequence[Callable[[Trainer, dict[str, Any]], None]] = (),
                  dist: DistContext | None = None, fold: str = "holdout",
-                 logger: RunLogger | None = None) -> None:
+                 logger: RunLogger | None = None,
+                 input_pipeline: dict[str, Any] | None = None) -> None:
         self.cfg = config.validate()
         self.dist = dist or DistContext(device=resolve_device(config.train.device))
         self.device = self.dist.device
@@ -150,6 +151,7 @@ class Trainer:
         self.num_classes = len(self.classes)
         self.model_name = model_name or type(model).__name__
         self.input_shape = input_shape
+        self.input_pipeline = input_pipeline  # how raw inputs become samples (predict)
         self.fold = fold
         self.callbacks = list(callbacks)
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -335,6 +337,7 @@ class Trainer:
                      "metric": self.cfg.train.select_metric},
             "rng": rng, "sampler": {"seed": self.cfg.train.seed, "epoch": self.epoch},
             "world_size": self.dist.world_size, "config": self.cfg.to_dict(),
+            "input_pipeline": copy.deepcopy(self.input_pipeline),
         }
 
     def _save(self, improved: bool) -> None:
