@@ -43,9 +43,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.fastpath.blocks import conv_bn_act_forward, supports_conv_bn_act
+from snnfer.fastpath.execution import fast_enabled
+from snnfer.fastpath.factorized import factorized_forward, pool_spec, supports_factorized
 from snnfer.layers import (
     ActivationSpec,
     FactorizedConv3d,
@@ -98,7 +102,14 @@ KNOBS = ("preset", "input_size", "width_mult", "fc_dim", "dropout", "neuron", "n
 
 
 class ConvBNAct3d(nn.Sequential):
-    """C3D's layer: ``Conv3d(3x3x3, padding 1, no bias) -> BN -> act``."""
+    """C3D's layer: ``Conv3d(3x3x3, padding 1, no bias) -> BN -> act``.
+
+    ``execution="fast"`` (default) runs the same standard ``Conv3d`` on channels-last
+    memory with BN folded into it in eval mode (:func:`snnfer.fastpath.blocks.
+    conv_bn_act_forward`); ``"reference"`` runs the three modules in turn.
+    """
+
+    execution: str = "fast"
 
     def __init__(self, c_in: int, c_out: int, neuron: ActivationSpec,
                  neuron_kwargs: Mapping[str, Any]) -> None:
@@ -107,6 +118,11 @@ class ConvBNAct3d(nn.Sequential):
             bn=nn.BatchNorm3d(c_out),
             act=build_activation(neuron, time_dim=2, channels=c_out, **neuron_kwargs),
         ))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if supports_conv_bn_act(self, x):
+            return conv_bn_act_forward(self, x)
+        return super().forward(x)
 
 
 class C3DNet(ClipClassifier):
@@ -179,10 +195,33 @@ class C3DNet(ClipClassifier):
                 f"{self.grid} before the FC head), but the input's (T, H, W) = {size} gives "
                 f"{grid}; create the model with input_size={size}"
             )
-        x = self.features(x.transpose(1, 2))
+        x = x.transpose(1, 2)
+        if fast_enabled(self, x):
+            x = self._features_fast(x)
+        else:
+            x = self.features(x)
         if self.use_attention:
             x = self.attention(x).mean(dim=2, keepdim=True)
         return self.classifier(x)
+
+
+    def _features_fast(self, x: Tensor) -> Tensor:
+        """The conv stack on channels-last memory; a factorized block and the max-pool
+        after it run as one fused autograd function (:mod:`snnfer.fastpath.factorized`)."""
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        layers = list(self.features)
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            pool = layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(layer, FactorizedConv3d) and pool is not None \
+                    and pool_spec(pool) is not None and supports_factorized(layer, x):
+                x = factorized_forward(layer, x, pool)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
+        return x
 
 
 def _pool_chain(n: int, kernels: list[int]) -> int:
