@@ -12,5 +12,7 @@ True
 """
 
 from snnfer.fastpath.execution import EXECUTION_MODES, has_hooks, set_execution
+from snnfer.fastpath.fuse import fold_batchnorm, fuse_for_inference
 
-__all__ = ["EXECUTION_MODES", "has_hooks", "set_execution"]
+__all__ = ["EXECUTION_MODES", "fold_batchnorm", "fuse_for_inference", "has_hooks",
+           "set_execution"]

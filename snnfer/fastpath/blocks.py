@@ -84,7 +84,8 @@ def activation_forward(module: nn.Module, x: Tensor, inplace: bool = False) -> T
 def supports_conv_bn_act(block: nn.Module, x: object) -> bool:
     """True for ``ConvBNAct3d`` made of a plain Conv3d, a BatchNorm3d and any activation."""
     return (fast_enabled(block, x) and x.dim() == 5 and type(block.conv) is nn.Conv3d
-            and type(block.bn) is nn.BatchNorm3d and x.shape[1] == block.conv.in_channels
+            and type(block.bn) in (nn.BatchNorm3d, nn.Identity)
+            and x.shape[1] == block.conv.in_channels
             and not (block.training and x.numel() // x.shape[1] <= 1))
 
 
@@ -93,7 +94,7 @@ def conv_bn_act_forward(block: nn.Module, x: Tensor) -> Tensor:
     conv, bn = block.conv, block.bn
     x = x.contiguous(memory_format=torch.channels_last_3d)
     args = (conv.stride, conv.padding, conv.dilation, conv.groups)
-    if bn.training or bn.running_mean is None:
+    if type(bn) is nn.Identity or bn.training or bn.running_mean is None:
         y = bn(F.conv3d(x, conv.weight, conv.bias, *args))
     else:
         invstd = (bn.running_var + bn.eps).rsqrt()

@@ -8,7 +8,9 @@ C3D's conv block) and every C3D-family model has an ``execution`` attribute:
   a fixed threshold or ReLU, no module hooks); otherwise the reference code runs;
 - ``"reference"``: the modules' plain PyTorch code (what the paper describes, what the
   equivalence tests compare against);
-- ``"compile"``: models only -- the fast path under ``torch.compile``.
+- ``"compile"``: models only -- the modules' code on channels-last memory under
+  ``torch.compile`` (inductor fuses the element-wise chains itself; the hand-written
+  autograd functions of the fast path are not traced).
 
 The mode is a plain attribute, not a parameter or buffer: a ``state_dict`` is the same in
 every mode, so a checkpoint trained with one path loads into the other.

@@ -31,24 +31,15 @@ from snnfer.fastpath.convs import (
     as_logical,
     depthwise,
     depthwise_input_grad,
-    pointwise,
     pointwise_add_,
     pointwise_input_grad,
     rows,
     to_base,
     weight_grad,
 )
-from snnfer.fastpath.elementwise import (
-    Activation,
-    act_apply,
-    act_forward,
-    act_grad,
-    activation_of,
-    bn_affine,
-    bn_grad_apply,
-    uses_batch_stats,
-)
+from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
 from snnfer.fastpath.execution import fast_enabled, keep_graph
+from snnfer.fastpath.pwbn import PointwiseBN, pointwise_bn
 
 __all__ = ["PoolSpec", "factorized_forward", "pool_spec", "supports_factorized"]
 
@@ -80,10 +71,6 @@ class _Config:
     pool: PoolSpec | None
 
 
-def _is_bn(m: nn.Module) -> bool:
-    return type(m) is nn.BatchNorm3d
-
-
 def supports_factorized(block: nn.Module, x: object) -> bool:
     """True when the fast path computes exactly what ``block``'s reference code does."""
     if not fast_enabled(block, x) or x.dim() != 5 or x.shape[1] != block.c_in \
@@ -93,10 +80,10 @@ def supports_factorized(block: nn.Module, x: object) -> bool:
         return False
     if not (type(block.shortcut) is nn.Identity or type(block.shortcut) is nn.Conv3d):
         return False
-    if not (_is_bn(block.bn1) and _is_bn(block.bn2)):
-        return False
-    if any(conv.bias is not None for conv in (block.dw_temporal, block.pw1, block.dw_spatial,
-                                              block.pw2)):
+    for conv, bn in ((block.pw1, block.bn1), (block.pw2, block.bn2)):
+        if not ((type(bn) is nn.BatchNorm3d and conv.bias is None) or type(bn) is nn.Identity):
+            return False
+    if block.dw_temporal.bias is not None or block.dw_spatial.bias is not None:
         return False
     rows_per_channel = x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]
     return not (block.training and rows_per_channel <= 1)  # let BatchNorm raise
@@ -117,46 +104,37 @@ def _pool_backward(g: Tensor, o: Tensor, pool: PoolSpec) -> Tensor:
     return to_base(gi)
 
 
-def _shortcut_add_(z: Tensor, x: Tensor, wsc: Tensor | None, bias: Tensor | None) -> None:
+def _shortcut_weight(block: nn.Module) -> tuple[Tensor | None, Tensor | None]:
+    sc = block.shortcut
+    return (None, None) if type(sc) is nn.Identity else (sc.weight, sc.bias)
+
+
+def _block_sum(block_x: Tensor, d: Tensor, pw2: PointwiseBN, wsc: Tensor | None,
+               bsc: Tensor | None, out: Tensor) -> Tensor:
+    """``out = BN2(PW2(d)) + shortcut(x)`` with one buffer and fused sums."""
     if wsc is None:
-        z.add_(x)
+        out.copy_(block_x)
     else:
-        pointwise_add_(z, x, wsc, bias)
+        out.zero_()
+        pointwise_add_(out, block_x, wsc, bsc)
+    return pw2.forward_add_(out, d)
 
 
 def _inference(block: nn.Module, x: Tensor, cfg: _Config) -> Tensor:
-    """No-autograd forward: BN folded when in eval mode, buffers reused in place."""
-    dtype = x.dtype
-    sc = block.shortcut
-    wsc, bsc = (None, None) if type(sc) is nn.Identity else (sc.weight, sc.bias)
+    """No-autograd forward: BatchNorm folded into the point-wise convolutions (running or
+    batch statistics), neurons applied in place, act1's buffer reused for the sum."""
+    wsc, bsc = _shortcut_weight(block)
     t1 = depthwise(x, block.dw_temporal.weight, "t")
-    if uses_batch_stats(cfg.bn1):
-        y1 = pointwise(t1, block.pw1.weight)
-        aff1 = bn_affine(cfg.bn1, rows(y1), dtype)
-        act_apply(rows(y1), aff1.scale, aff1.shift, cfg.act1, rows(y1))
-    else:
-        aff1 = bn_affine(cfg.bn1, None, dtype)
-        w1 = block.pw1.weight * aff1.scale.view(-1, 1, 1, 1, 1)
-        y1 = pointwise(t1, w1, aff1.shift)
-        act_forward(y1, cfg.act1, out=y1)
+    y1 = pointwise_bn(block.pw1.weight, cfg.bn1, t1, block.pw1.bias).forward(t1)
     del t1
+    act_forward(y1, cfg.act1, out=y1)
     d = depthwise(y1, block.dw_spatial.weight, "hw")
-    z = y1  # act1's output is dead once DW_s has run: the sum goes into its memory
-    if uses_batch_stats(cfg.bn2):
-        u2 = pointwise(d, block.pw2.weight)
-        aff2 = bn_affine(cfg.bn2, rows(u2), dtype)
-        torch.addcmul(aff2.shift, rows(u2), aff2.scale, out=rows(z))
-        del u2
-        _shortcut_add_(z, x, wsc, bsc)
-    else:
-        aff2 = bn_affine(cfg.bn2, None, dtype)
-        if wsc is None:
-            z.copy_(x)
-        else:
-            z.zero_()
-            pointwise_add_(z, x, wsc, bsc)
-        pointwise_add_(z, d, block.pw2.weight * aff2.scale.view(-1, 1, 1, 1, 1), aff2.shift)
+    pw2 = pointwise_bn(block.pw2.weight, cfg.bn2, d, block.pw2.bias)
+    z = _block_sum(x, d, pw2, wsc, bsc, out=y1)  # act1's output is dead once DW_s has run
     del d
+    if cfg.pool is not None and cfg.act2.monotone:  # max(act(z)) == act(max(z)): pool first
+        p = _pool_forward(z, cfg.pool)
+        return act_forward(p, cfg.act2, out=p)
     act_forward(z, cfg.act2, out=z)
     return _pool_forward(z, cfg.pool) if cfg.pool is not None else z
 
@@ -166,101 +144,92 @@ class _FactorizedFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, wt, w1, g1, b1, ws, w2, g2, b2, wsc, bsc, cfg: _Config):
-        dtype = x.dtype
         t1 = depthwise(x, wt, "t")
-        u1 = pointwise(t1, w1)
+        pw1 = pointwise_bn(w1, cfg.bn1, t1, b1)
+        y1 = pw1.forward(t1)
         del t1
-        aff1 = bn_affine(cfg.bn1, rows(u1), dtype)
-        a1 = torch.empty_like(u1)
-        act_apply(rows(u1), aff1.scale, aff1.shift, cfg.act1, rows(a1))
+        a1 = act_forward(y1, cfg.act1)
         d = depthwise(a1, ws, "hw")
-        u2 = pointwise(d, w2)
-        aff2 = bn_affine(cfg.bn2, rows(u2), dtype)
-        z = a1  # a1 is dead once DW_s has run
-        torch.addcmul(aff2.shift, rows(u2), aff2.scale, out=rows(z))
-        _shortcut_add_(z, x, wsc, bsc)
-        o = act_forward(z, cfg.act2, out=d)  # d is dead once PW2 has run
+        pw2 = pointwise_bn(w2, cfg.bn2, d, b2)
+        z = _block_sum(x, d, pw2, wsc, bsc, out=a1)  # a1 is dead once DW_s has run
+        o = act_forward(z, cfg.act2)
         out = _pool_forward(o, cfg.pool) if cfg.pool is not None else o
-        ctx.save_for_backward(x, wt, w1, ws, w2, wsc)
-        ctx.buffers = (u1, u2, z)
-        ctx.affines = (aff1, aff2)
+        ctx.save_for_backward(x, wt, ws, wsc)
+        ctx.buffers = (y1, d, z)
+        ctx.pwbn = (pw1, pw2)
         ctx.cfg = cfg
-        ctx.has_bias = (g1 is not None, b1 is not None, g2 is not None, b2 is not None,
-                        bsc is not None)
+        ctx.has = (g1 is not None, b1 is not None, g2 is not None, b2 is not None,
+                   bsc is not None)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out):
-        x, wt, w1, ws, w2, wsc = ctx.saved_tensors
+        x, wt, ws, wsc = ctx.saved_tensors
         if ctx.buffers is None:
             raise RuntimeError("FactorizedConv3d fast path: backward called twice without "
                                "retain_graph=True")
-        u1, u2, z = ctx.buffers
-        aff1, aff2 = ctx.affines
+        y1, d, z = ctx.buffers
+        pw1, pw2 = ctx.pwbn
         cfg = ctx.cfg
         keep = keep_graph()
         if not keep:
             ctx.buffers = None
         need_x = ctx.needs_input_grad[0]
         g_out = g_out.contiguous()
-        spare: list[Tensor] = []  # dead full-size buffers this backward owns
-
-        def take() -> Tensor:
-            return spare.pop() if spare else torch.empty_like(z)
-
         if cfg.pool is not None:
             o = act_forward(z, cfg.act2)
-            gz = _pool_backward(g_out, o, cfg.pool)  # owned: dL/dz overwrites dL/do
-            del o
+            g_o = _pool_backward(g_out, o, cfg.pool)
+            gz = o  # owned: the recomputed output's buffer takes dL/dz
         else:
-            gz = z if not keep else take()
-        sums2 = act_grad(rows(z), rows(g_out if cfg.pool is None else gz), cfg.act2,
-                         rows(gz), sums_of=(rows(u2), aff2.mean))
-        if not keep and gz is not z:
-            spare.append(z)
+            g_o = g_out
+            gz = z if not keep else torch.empty_like(z)
+        s_gz = act_grad(rows(z), rows(g_o), cfg.act2, rows(gz), column_sum=True)
+        del g_o
         gx_sc = gwsc = gbsc = None
         if wsc is not None:
             gwsc = weight_grad(gz, x, wsc, "pw")
-            gbsc = rows(gz).sum(0) if ctx.has_bias[4] else None
+            gbsc = s_gz.to(wsc.dtype) if ctx.has[4] else None
             if need_x:
                 gx_sc = pointwise_input_grad(gz, wsc)
         elif need_x:
             gx_sc = gz
-        gu2 = u2 if not keep else take()
-        gg2, gb2 = bn_grad_apply(aff2, rows(gz), rows(u2), sums2, rows(gu2))
-        if wsc is not None:
-            spare.append(gz)
-        del gz
-        # recompute act1's output and DW_s's output for the weight gradients
-        a1 = take()
-        act_apply(rows(u1), aff1.scale, aff1.shift, cfg.act1, rows(a1))
-        d = depthwise(a1, ws, "hw")
-        gw2 = weight_grad(gu2, d, w2, "pw")
+        gd, gw2, gg2, gb2 = pw2.backward(gz, d, s_gz, need_input=True, keep=keep)
         del d
-        gd = pointwise_input_grad(gu2, w2)
-        del gu2
+        # act1's output for DW_s's weight gradient: recomputed into a dead buffer
+        if wsc is not None:
+            a1 = act_forward(y1, cfg.act1, out=gz)
+        else:
+            a1 = act_forward(y1, cfg.act1, out=z if (not keep and gz is not z) else None)
+        del gz
         gws = weight_grad(gd, a1, ws, "hw")
+        del a1
         ga1 = depthwise_input_grad(gd, ws, "hw")
-        del gd, a1
-        sums1 = act_grad(rows(u1), rows(ga1), cfg.act1, rows(ga1),
-                         affine=(aff1.scale, aff1.shift), sums_of=(rows(u1), aff1.mean))
-        gg1, gb1 = bn_grad_apply(aff1, rows(ga1), rows(u1), sums1, rows(ga1))
+        del gd
+        s_gy1 = act_grad(rows(y1), rows(ga1), cfg.act1, rows(ga1), column_sum=True)
         t1 = depthwise(x, wt, "t")
-        gw1 = weight_grad(ga1, t1, w1, "pw")
-        del t1
+        need_t1 = need_x or ctx.needs_input_grad[1]
+        gt1, gw1, gg1, gb1 = pw1.backward(ga1, t1, s_gy1, need_input=need_t1, keep=keep)
+        del ga1, t1
         gx = gwt = None
-        if need_x or ctx.needs_input_grad[1]:
-            gt1 = pointwise_input_grad(ga1, w1)
-            del ga1
+        if need_t1:
             gwt = weight_grad(gt1, x, wt, "t")
             if need_x:
                 gx = depthwise_input_grad(gt1, wt, "t").add_(gx_sc)
-        has = ctx.has_bias
-        p = w1.dtype
+        has = ctx.has
+        p = wt.dtype
+        gw1, gw2 = gw1.view(pw1.shape), gw2.view(pw2.shape)
         return (gx, gwt, gw1, gg1.to(p) if has[0] else None, gb1.to(p) if has[1] else None,
                 gws, gw2, gg2.to(p) if has[2] else None, gb2.to(p) if has[3] else None,
                 gwsc, gbsc, None)
+
+
+def _affine_params(conv: nn.Module, bn: nn.Module) -> tuple[Tensor | None, Tensor | None]:
+    """``(gamma, beta)`` of the BN after ``conv``; a folded BN (``Identity``) contributes
+    the convolution's bias as ``beta``."""
+    if type(bn) is nn.Identity:
+        return None, conv.bias
+    return bn.weight, bn.bias
 
 
 def factorized_forward(block: nn.Module, x: Tensor, pool: nn.Module | None = None) -> Tensor:
@@ -273,10 +242,9 @@ def factorized_forward(block: nn.Module, x: Tensor, pool: nn.Module | None = Non
     cfg = _Config(block.bn1, block.bn2, activation_of(block.act1), activation_of(block.act2),
                   pool_spec(pool) if pool is not None else None)
     base = to_base(x)
-    sc = block.shortcut
-    wsc, bsc = (None, None) if type(sc) is nn.Identity else (sc.weight, sc.bias)
-    params = (block.dw_temporal.weight, block.pw1.weight, block.bn1.weight, block.bn1.bias,
-              block.dw_spatial.weight, block.pw2.weight, block.bn2.weight, block.bn2.bias,
+    wsc, bsc = _shortcut_weight(block)
+    params = (block.dw_temporal.weight, block.pw1.weight, *_affine_params(block.pw1, block.bn1),
+              block.dw_spatial.weight, block.pw2.weight, *_affine_params(block.pw2, block.bn2),
               wsc, bsc)
     needs_grad = torch.is_grad_enabled() and (
         base.requires_grad or any(p is not None and p.requires_grad for p in params))

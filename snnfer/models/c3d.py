@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -195,33 +196,38 @@ class C3DNet(ClipClassifier):
                 f"{self.grid} before the FC head), but the input's (T, H, W) = {size} gives "
                 f"{grid}; create the model with input_size={size}"
             )
-        x = x.transpose(1, 2)
-        if fast_enabled(self, x):
-            x = self._features_fast(x)
-        else:
-            x = self.features(x)
-        if self.use_attention:
-            x = self.attention(x).mean(dim=2, keepdim=True)
-        return self.classifier(x)
-
-
-    def _features_fast(self, x: Tensor) -> Tensor:
-        """The conv stack on channels-last memory; a factorized block and the max-pool
-        after it run as one fused autograd function (:mod:`snnfer.fastpath.factorized`)."""
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-        layers = list(self.features)
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            pool = layers[i + 1] if i + 1 < len(layers) else None
-            if isinstance(layer, FactorizedConv3d) and pool is not None \
-                    and pool_spec(pool) is not None and supports_factorized(layer, x):
-                x = factorized_forward(layer, x, pool)
-                i += 2
-            else:
-                x = layer(x)
-                i += 1
+        for _, stage in self.stages(fast_enabled(self, x)):
+            x = stage(x)
         return x
+
+    def stages(self, fast: bool = True) -> list[tuple[str, Callable[[Tensor], Tensor]]]:
+        """The network as named stages ``(name, fn)``, applied in turn to a checked clip
+        batch ``[B, T, C, H, W]``: ``input`` (to the Conv3d layout; channels-last memory on
+        the fast path), ``conv1``..``conv5`` (each with its pool; a factorized block and
+        its max-pool run as one fused function on the fast path), ``attention`` (if any:
+        attention then mean over time) and ``classifier``. ``forward`` runs exactly these;
+        benchmarks time them one by one. ``fast=False`` gives the reference path."""
+        def to_layout(x: Tensor) -> Tensor:
+            x = x.transpose(1, 2)
+            return x.contiguous(memory_format=torch.channels_last_3d) if fast else x
+
+        out: list[tuple[str, Callable[[Tensor], Tensor]]] = [("input", to_layout)]
+        layers = list(self.features)
+        for i in range(0, len(layers), 2):
+            conv, pool = layers[i], layers[i + 1]
+            out.append((f"conv{i // 2 + 1}", partial(_conv_stage, conv, pool, fast)))
+        if self.use_attention:
+            out.append(("attention", lambda x: self.attention(x).mean(dim=2, keepdim=True)))
+        out.append(("classifier", self.classifier))
+        return out
+
+
+def _conv_stage(conv: nn.Module, pool: nn.Module, fast: bool, x: Tensor) -> Tensor:
+    """``pool(conv(x))``; one fused function for a factorized block + max-pool (fast)."""
+    if fast and isinstance(conv, FactorizedConv3d) and pool_spec(pool) is not None \
+            and supports_factorized(conv, x):
+        return factorized_forward(conv, x, pool)
+    return pool(conv(x))
 
 
 def _pool_chain(n: int, kernels: list[int]) -> int:

@@ -125,11 +125,13 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
 
         ``"fast"``: fused channels-last kernels wherever they compute exactly what the
         reference does (:mod:`snnfer.fastpath`); ``"reference"``: the plain module code;
-        ``"compile"``: the fast path under ``torch.compile`` (compiled on the first call;
-        needs a C++ compiler). Parameters and buffers are the same in every mode.
+        ``"compile"``: the module code on channels-last memory under ``torch.compile``
+        (inductor fuses the element-wise chains; compiled on the first call, which takes
+        minutes and needs a C++ compiler; the hand-fused autograd functions of the fast
+        path are not traced). Parameters and buffers are the same in every mode.
         """
         mode = check_mode(mode)
-        layer_mode = "reference" if mode == "reference" else "fast"
+        layer_mode = "fast" if mode == "fast" else "reference"
         for module in self.modules():
             if module is not self and hasattr(module, "execution"):
                 module.execution = layer_mode
