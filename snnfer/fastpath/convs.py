@@ -16,7 +16,9 @@ zero-copy view of that memory:
 Backward helpers: the input gradient of a stride-1 depth-wise convolution is the same
 convolution with the kernel flipped (3x faster than oneDNN's backward-data here), and
 the input gradient of a point-wise convolution is a point-wise convolution with the
-transposed weight; weight gradients use ``aten.convolution_backward``.
+transposed weight; weight gradients use ``aten.convolution_backward``. Other dtypes
+(float64, for exact equivalence checks) use portable formulations: matrix products and
+sums of shifted views.
 """
 
 from __future__ import annotations
@@ -78,10 +80,46 @@ def _from_nchw(y: Tensor, shape: tuple[int, int, int, int, int]) -> Tensor:
 
 
 # -- convolutions --------------------------------------------------------------------
+def _onednn(t: Tensor) -> bool:
+    """float32 CPU tensors go to oneDNN's NHWC kernels; other dtypes (float64 for exact
+    checks) to the portable formulations below (matrix products, shifted sums)."""
+    return t.dtype == torch.float32 and torch.backends.mkldnn.is_available() \
+        and torch.backends.mkldnn.enabled
+
+
+def _taps(weight: Tensor, axis: str) -> list[tuple[tuple[int, int], Tensor]]:
+    """``((dt or dh, dw), w[:, tap])`` of a depth-wise kernel, offsets from the centre."""
+    c = weight.shape[0]
+    if axis == "t":
+        k = weight.shape[2]
+        w = weight.reshape(c, k)
+        return [((j - k // 2, 0), w[:, j]) for j in range(k)]
+    k = weight.shape[-1]
+    w = weight.reshape(c, k, k)
+    return [((i - k // 2, j - k // 2), w[:, i, j]) for i in range(k) for j in range(k)]
+
+
+def _shifted(base: Tensor, offset: tuple[int, int], axis: str) -> tuple[tuple, tuple]:
+    """Index tuples ``(dst, src)`` with ``dst[p] = src[p + offset]`` inside the tensor."""
+    dims = (1,) if axis == "t" else (2, 3)
+    dst, src = [slice(None)] * 5, [slice(None)] * 5
+    for d, o in zip(dims, offset):
+        n = base.shape[d]
+        dst[d] = slice(max(0, -o), n - max(0, o))
+        src[d] = slice(max(0, o), n - max(0, -o))
+    return tuple(dst), tuple(src)
+
+
 def depthwise(base: Tensor, weight: Tensor, axis: str) -> Tensor:
     """Stride-1 "same" depth-wise convolution along ``axis`` ``"t"`` (kernel
     ``[C, 1, k, 1, 1]``) or ``"hw"`` (kernel ``[C, 1, 1, k, k]``); returns a base."""
     c = base.shape[-1]
+    if not _onednn(base):
+        out = torch.zeros_like(base)
+        for offset, w in _taps(weight, axis):
+            dst, src = _shifted(base, offset, axis)
+            out[dst].addcmul_(base[src], w)
+        return out
     if axis == "t":
         k = weight.shape[2]
         y = F.conv2d(_time_frames(base), weight.view(c, 1, k, 1), None, 1, (k // 2, 0), 1, c)
@@ -103,8 +141,13 @@ def _pw_weight(weight: Tensor) -> Tensor:
 def pointwise(base: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Point-wise (1x1x1) convolution ``[c_out, c_in, ...]`` of a base, plus ``bias``."""
     b, t, h, w, _ = base.shape
+    shape = (b, t, h, w, weight.shape[0])
+    if not _onednn(base):
+        w2 = weight.reshape(weight.shape[0], weight.shape[1]).t()
+        y = torch.mm(rows(base), w2) if bias is None else torch.addmm(bias, rows(base), w2)
+        return y.view(shape)
     y = F.conv2d(frames(base), _pw_weight(weight), bias)
-    return _from_nchw(y, (b, t, h, w, weight.shape[0]))
+    return _from_nchw(y, shape)
 
 
 def pointwise_input_grad(grad: Tensor, weight: Tensor) -> Tensor:
@@ -138,6 +181,14 @@ def weight_grad(grad: Tensor, base: Tensor, weight: Tensor, kind: str) -> Tensor
     """Weight gradient (shaped like ``weight``) of :func:`depthwise` (``kind`` ``"t"``
     or ``"hw"``) or :func:`pointwise` (``kind`` ``"pw"``) from the output gradient."""
     c = base.shape[-1]
+    if not _onednn(base):
+        if kind == "pw":
+            return torch.mm(rows(grad).t(), rows(base)).reshape(weight.shape)
+        gw = torch.empty(c, len(_taps(weight, kind)), dtype=base.dtype)
+        for j, (offset, _) in enumerate(_taps(weight, kind)):
+            dst, src = _shifted(base, offset, kind)
+            gw[:, j] = rows(grad[dst].contiguous()).mul(rows(base[src].contiguous())).sum(0)
+        return gw.reshape(weight.shape)
     if kind == "pw":
         w4, inp, g4, pad, groups = _pw_weight(weight), frames(base), frames(grad), [0, 0], 1
     elif kind == "t":

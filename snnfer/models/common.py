@@ -120,7 +120,7 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
     execution: str = "fast"
     """``"fast"`` (default), ``"reference"`` or ``"compile"``: see :meth:`set_execution`."""
 
-    def set_execution(self, mode: str) -> ClipClassifier:
+    def set_execution(self, mode: str, **compile_kwargs: Any) -> ClipClassifier:
         """Choose the implementation (issue 7) and return the model.
 
         ``"fast"``: fused channels-last kernels wherever they compute exactly what the
@@ -128,9 +128,15 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
         ``"compile"``: the module code on channels-last memory under ``torch.compile``
         (inductor fuses the element-wise chains; compiled on the first call, which takes
         minutes and needs a C++ compiler; the hand-fused autograd functions of the fast
-        path are not traced). Parameters and buffers are the same in every mode.
+        path are not traced); ``compile_kwargs`` go to ``torch.compile`` (e.g.
+        ``backend="aot_eager"``, ``mode="max-autotune"``). Parameters and buffers are the
+        same in every mode.
         """
         mode = check_mode(mode)
+        if compile_kwargs and mode != "compile":
+            raise ArgumentError(f"{self.arch}: compile options {sorted(compile_kwargs)} given "
+                                f"with execution mode {mode!r}; they apply to 'compile' only")
+        self.__dict__["_compile_kwargs"] = dict(compile_kwargs)
         layer_mode = "fast" if mode == "fast" else "reference"
         for module in self.modules():
             if module is not self and hasattr(module, "execution"):
@@ -151,7 +157,8 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
         if self.execution == "compile":
             compiled = self.__dict__.get("_compiled_forward")
             if compiled is None:
-                compiled = torch.compile(self.forward_clips)
+                compiled = torch.compile(self.forward_clips,
+                                         **self.__dict__.get("_compile_kwargs", {}))
                 self.__dict__["_compiled_forward"] = compiled
             return compiled(x, size)
         return self.forward_clips(x, size)
