@@ -10,7 +10,8 @@ All entries are timed round-robin in the same run after ``--warmup`` runs (media
 run. Training step = forward + cross-entropy + backward + SGD (momentum 0.9) step.
 Peak memory = growth of the resident set size during one step (after a warm-up step), in
 a fresh subprocess per entry. The breakdown tables give, at the largest batch, the median
-inference time of every stage (conv block + pool, attention, classifier) and the
+inference time of every stage (conv block + pool, attention, classifier) with its MAC
+rate, and the
 ``torch.profiler`` self time of one training step by operation class. Usage::
 
     python benchmarks/cs3d_speed.py [--batches 1 4] [--repeats 5] [--threads 2]
@@ -241,15 +242,52 @@ def report(results: dict, mem: dict, entries, batches) -> str:
     return "\n".join(lines)
 
 
-def stage_table(stages: dict[str, dict[str, float]]) -> str:
+def stage_macs(name: str, batch: int) -> dict[str, float]:
+    """thop MACs of every stage of ``name`` at ``batch`` (reference structure)."""
+    import thop
+
+    model = _build(name).eval()
+    x = _clip(1)
+    macs = {}
+    with torch.no_grad():
+        for stage, fn in model.stages(fast=False):
+            owner = getattr(fn, "args", None)
+            mods = [a for a in (owner or ()) if isinstance(a, torch.nn.Module)]
+            if stage == "attention":
+                mods = [model.attention]
+            elif stage == "classifier":
+                mods = [model.classifier]
+            total = 0.0
+            y = x
+            for m in mods:
+                m_macs, _ = thop.profile(m, (y,), verbose=False)
+                total += m_macs
+                y = m(y)
+            macs[stage] = total * batch
+            x = fn(x)
+    return macs
+
+
+def stage_table(stages: dict[str, dict[str, float]], macs: dict[str, dict[str, float]]) -> str:
     keys = list(stages)
     names = list(dict.fromkeys(s for k in keys for s in stages[k]))
-    lines = ["| stage | " + " | ".join(f"{k} (ms)" for k in keys) + " |",
+    lines = ["| stage | " + " | ".join(f"{k} ms (GMAC/s)" for k in keys) + " |",
              "|---|" + "---:|" * len(keys)]
+
+    def cell(k: str, s: str) -> str:
+        t, m = stages[k].get(s), macs.get(k.split(":")[0], {}).get(s)
+        if t is None:
+            return "-"
+        rate = f" ({m / t / 1e9:.0f})" if m and t > 0 and m > 1e8 else ""
+        return f"{t * 1e3:.0f}{rate}"
+
     for s in names:
-        lines.append(f"| {s} | " + " | ".join(_fmt(stages[k].get(s)) for k in keys) + " |")
+        lines.append(f"| {s} | " + " | ".join(cell(k, s) for k in keys) + " |")
     lines.append("| **total** | " + " | ".join(_fmt(sum(stages[k].values())) for k in keys)
                  + " |")
+    gmacs = " / ".join(f"{n} {sum(v.values()) / 1e9:.1f}" for n, v in macs.items())
+    lines.append(f"\nthop GMACs of the whole batch: {gmacs}. GMAC/s = stage MACs / median "
+                 "time (shown for stages above 0.1 GMAC).")
     return "\n".join(lines)
 
 
@@ -312,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
           f" median of {args.repeats} after {args.warmup} warm-up)\n")
     print(report(results, mem, entries, args.batches))
     print(f"\n## Inference time per stage, batch {big}\n")
-    print(stage_table({k: v["stages_s"] for k, v in results[big].items()}))
+    macs = {n: stage_macs(n, big) for n in dict.fromkeys(n for n, _ in entries)}
+    print(stage_table({k: v["stages_s"] for k, v in results[big].items()}, macs))
     if breakdown:
         print(f"\n## Training step by operation class (torch.profiler self time), batch {big}\n")
         print(breakdown_table(breakdown))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from snnfer.errors import ArgumentError
-from snnfer.fastpath import set_execution
+from snnfer.fastpath import pwbn, set_execution
 from snnfer.fastpath.elementwise import Activation, act_grad, activation_of
 from snnfer.fastpath.factorized import factorized_forward, supports_factorized
 from snnfer.fastpath.pwbn import pointwise_bn, use_moments
@@ -68,11 +68,12 @@ def _pair(cin, cout, dtype, **kw):
 
 @pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-10), (torch.float32, RTOL)])
 @pytest.mark.parametrize("train", [True, False])
-@pytest.mark.parametrize("cin,cout", [(3, 8), (8, 8), (40, 80), (72, 72)])
-def test_factorized_block_matches_reference(dtype, rtol, train, cin, cout):
-    # (3, 8), (8, 8): BN via input moments for both point-wise convs; (40, 80): moments for
-    # PW1, direct statistics for PW2; (72, 72): direct for both; identity and projection
-    # shortcuts both occur
+@pytest.mark.parametrize("cin,cout", [(3, 8), (8, 8)])  # projection and identity shortcut
+@pytest.mark.parametrize("strategy", ["moments", "direct"])
+def test_factorized_block_matches_reference(dtype, rtol, train, cin, cout, strategy,
+                                            monkeypatch):
+    # BN statistics of both point-wise convolutions from the input moments, or direct
+    monkeypatch.setattr(pwbn, "use_moments", lambda *a: strategy == "moments")
     ref, fast = _pair(cin, cout, dtype)
     x = torch.randn(2, cin, 6, 10, 12, dtype=dtype)
     r = _run(ref, x, "reference", train)
@@ -83,10 +84,12 @@ def test_factorized_block_matches_reference(dtype, rtol, train, cin, cout):
         assert not torch.equal(r["bn1.running_mean"], _pair(cin, cout, dtype)[0].bn1.running_mean)
 
 
-def test_moment_and_direct_strategies_are_both_exercised():
-    assert use_moments(8, 8, 1440) and not use_moments(72, 72, 1440)
-    assert use_moments(40, 80, 1440) and not use_moments(80, 80, 1440)
-    assert not use_moments(8, 8, 100)  # too few rows
+def test_strategy_choice_for_cs3d_shapes():
+    n1, n2, n3, n4 = 802816, 200704, 25088, 3136  # rows of blocks 1-4 at batch 4
+    assert use_moments(3, 64, n1) and use_moments(64, 64, n1)  # block 1
+    assert use_moments(64, 128, n2) and use_moments(128, 128, n2)  # block 2
+    assert use_moments(128, 256, n3) and not use_moments(256, 256, n3)  # block 3
+    assert not use_moments(512, 512, n4) and not use_moments(8, 8, 100)  # few rows
 
 
 @pytest.mark.parametrize("pool", [(1, 2, 2), (2, 2, 2)])

@@ -202,3 +202,10 @@ def test_energy_latency_uses_the_requested_execution_path(monkeypatch):
     assert fast.rows[0].gmacs == ref.rows[0].gmacs > 0
     with pytest.raises(ArgumentError, match="execution mode"):
         compare_models(["cs3d"], execution="turbo", latency_runs=0)
+
+
+def test_energy_cli_rejects_an_unknown_execution_path(capsys):
+    from snnfer.cli import main
+
+    assert main(["energy", "--models", "cs3d", "--preset", "small", "--execution", "turbo"]) == 2
+    assert "execution mode must be one of" in capsys.readouterr().err

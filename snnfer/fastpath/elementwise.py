@@ -11,8 +11,7 @@ row chunks of fewer than 32768 elements: each chunk stays in L1/L2, and each ope
 on it runs inline on the calling thread (below ATen's parallel grain size). That avoids
 an OpenMP barrier per operation -- on a shared, oversubscribed CPU each barrier can wait
 for a descheduled worker for a whole time slice, which made the same chain 5-10x slower
-in 2-thread runs here. The per-column sum of the result (BatchNorm's backward needs it)
-is accumulated in the same loop.
+in 2-thread runs here.
 """
 
 from __future__ import annotations
@@ -27,7 +26,8 @@ from torch import Tensor, nn
 from snnfer.neuron import SoftSpikingNeuron
 from snnfer.neuron.surrogate import Sigmoid
 
-__all__ = ["CHUNK_ELEMENTS", "Activation", "act_forward", "act_grad", "activation_of"]
+__all__ = ["CHUNK_ELEMENTS", "Activation", "act_derivative_", "act_forward", "act_grad",
+           "activation_of"]
 
 CHUNK_ELEMENTS = 32767
 """Elements per chunk: below ATen's grain size (32768), so chunk operations run inline."""
@@ -83,21 +83,16 @@ def act_grad(x: Tensor, grad: Tensor, act: Activation, out: Tensor, *,
     """
     n, c = x.shape
     step = max(1, CHUNK_ELEMENTS // max(c, 1))
-    n_chunks = -(-n // step)
-    part = torch.empty(n_chunks, c, dtype=x.dtype, device=x.device) if column_sum else None
-    rows = min(n, step)
-    t0 = torch.empty(rows, c, dtype=x.dtype, device=x.device)
+    t0 = torch.empty(min(n, step), c, dtype=x.dtype, device=x.device)
     t1 = torch.empty_like(t0)
     below = act.below(x.dtype) if act.kind == "ssn" else 0.0
     sigmoid = act.kind == "ssn" and type(act.surrogate) is Sigmoid
     if sigmoid:
         alpha = act.surrogate.alpha
         offset = torch.tensor(-alpha * act.theta, dtype=x.dtype)
-    for k in range(n_chunks):
-        i = k * step
-        xc, gc, oc = x[i:i + step], grad[i:i + step], out[i:i + step]
+    for xc, gc, oc in zip(x.split(step), grad.split(step), out.split(step)):
         m = xc.shape[0]
-        a, b = t0[:m], t1[:m]
+        a, b = (t0, t1) if m == step else (t0[:m], t1[:m])
         if act.kind == "relu":
             _threshold_backward(gc, xc, 0.0, grad_input=oc)
         elif sigmoid:  # g H + alpha x g s (1 - s),  s = sigmoid(alpha (x - theta))
@@ -107,6 +102,35 @@ def act_grad(x: Tensor, grad: Tensor, act: Activation, out: Tensor, *,
         else:  # g H + g x g'(x - theta)
             act.surrogate.derivative_(torch.sub(xc, act.theta, out=a)).mul_(xc).mul_(gc)
             _threshold_backward(gc, xc, below, grad_input=oc).add_(a)
-        if part is not None:
-            torch.sum(oc, 0, out=part[k])
-    return part.double().sum(0) if part is not None else None
+    # one vectorised pass beats a per-chunk sum (whose call overhead exceeds the traffic)
+    return out.sum(0).double() if column_sum else None
+
+
+def act_derivative_(x: Tensor, act: Activation) -> Tensor:
+    """Overwrite rows ``x`` ``[N, C]`` with ``act'(x)`` (``H(x - theta) + x g'(x -
+    theta)``; ReLU: ``H(x)`` with ``H(0) = 0``), chunk by chunk; returns ``x``.
+
+    Lets a backward pass drop the pre-activation before the gradient it multiplies
+    exists (one full-size buffer less at the peak).
+    """
+    n, c = x.shape
+    step = max(1, CHUNK_ELEMENTS // max(c, 1))
+    t0 = torch.empty(min(n, step), c, dtype=x.dtype, device=x.device)
+    t1 = torch.empty_like(t0)
+    sigmoid = act.kind == "ssn" and type(act.surrogate) is Sigmoid
+    if sigmoid:
+        alpha = act.surrogate.alpha
+        offset = torch.tensor(-alpha * act.theta, dtype=x.dtype)
+    for xc in x.split(step):
+        m = xc.shape[0]
+        a, b = (t0, t1) if m == step else (t0[:m], t1[:m])
+        if act.kind == "relu":
+            torch.gt(xc, 0.0, out=xc)
+            continue
+        if sigmoid:  # alpha x s (1 - s)
+            torch.add(offset, xc, alpha=alpha, out=a).sigmoid_()
+            _sigmoid_backward(torch.mul(xc, alpha, out=b), a, grad_input=a)
+        else:
+            act.surrogate.derivative_(torch.sub(xc, act.theta, out=a)).mul_(xc)
+        torch.ge(xc, act.theta, out=xc).add_(a)
+    return x

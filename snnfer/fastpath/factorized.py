@@ -37,7 +37,13 @@ from snnfer.fastpath.convs import (
     to_base,
     weight_grad,
 )
-from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
+from snnfer.fastpath.elementwise import (
+    Activation,
+    act_derivative_,
+    act_forward,
+    act_grad,
+    activation_of,
+)
 from snnfer.fastpath.execution import fast_enabled, keep_graph
 from snnfer.fastpath.pwbn import PointwiseBN, pointwise_bn
 
@@ -94,14 +100,15 @@ def _pool_forward(o: Tensor, pool: PoolSpec) -> Tensor:
     return to_base(y)
 
 
-def _pool_backward(g: Tensor, o: Tensor, pool: PoolSpec) -> Tensor:
-    """Input gradient of the max-pool; the arg-max is recomputed from ``o`` (PyTorch's own
-    kernel, so ties resolve exactly as in the reference)."""
+def _pool_backward_(g: Tensor, o: Tensor, pool: PoolSpec) -> Tensor:
+    """Input gradient of the max-pool, written into ``o``'s memory; the arg-max is
+    recomputed from ``o`` (PyTorch's own kernel, so ties resolve as in the reference)."""
     args = (pool.kernel, pool.stride, [0, 0, 0], [1, 1, 1], False)
     _, idx = torch.ops.aten.max_pool3d_with_indices(as_logical(o), *args)
-    gi = torch.ops.aten.max_pool3d_with_indices_backward(as_logical(g), as_logical(o), *args,
-                                                         idx)
-    return to_base(gi)
+    out = as_logical(o)
+    torch.ops.aten.max_pool3d_with_indices_backward.grad_input(
+        as_logical(g), out, *args, idx, grad_input=out)
+    return o
 
 
 def _shortcut_weight(block: nn.Module) -> tuple[Tensor | None, Tensor | None]:
@@ -148,14 +155,14 @@ class _FactorizedFn(torch.autograd.Function):
         pw1 = pointwise_bn(w1, cfg.bn1, t1, b1)
         y1 = pw1.forward(t1)
         del t1
-        a1 = act_forward(y1, cfg.act1)
+        a1 = act_forward(y1, cfg.act1, out=y1)  # y1 is recomputed in backward
         d = depthwise(a1, ws, "hw")
         pw2 = pointwise_bn(w2, cfg.bn2, d, b2)
         z = _block_sum(x, d, pw2, wsc, bsc, out=a1)  # a1 is dead once DW_s has run
         o = act_forward(z, cfg.act2)
         out = _pool_forward(o, cfg.pool) if cfg.pool is not None else o
         ctx.save_for_backward(x, wt, ws, wsc)
-        ctx.buffers = (y1, d, z)
+        ctx.buffers = (d, z)
         ctx.pwbn = (pw1, pw2)
         ctx.cfg = cfg
         ctx.has = (g1 is not None, b1 is not None, g2 is not None, b2 is not None,
@@ -169,7 +176,7 @@ class _FactorizedFn(torch.autograd.Function):
         if ctx.buffers is None:
             raise RuntimeError("FactorizedConv3d fast path: backward called twice without "
                                "retain_graph=True")
-        y1, d, z = ctx.buffers
+        d, z = ctx.buffers
         pw1, pw2 = ctx.pwbn
         cfg = ctx.cfg
         keep = keep_graph()
@@ -177,15 +184,14 @@ class _FactorizedFn(torch.autograd.Function):
             ctx.buffers = None
         need_x = ctx.needs_input_grad[0]
         g_out = g_out.contiguous()
-        if cfg.pool is not None:
-            o = act_forward(z, cfg.act2)
-            g_o = _pool_backward(g_out, o, cfg.pool)
-            gz = o  # owned: the recomputed output's buffer takes dL/dz
+        if cfg.pool is not None:  # dL/do, then dL/dz, in the recomputed output's memory
+            gz = _pool_backward_(g_out, act_forward(z, cfg.act2), cfg.pool)
+            g_o = gz
         else:
             g_o = g_out
             gz = z if not keep else torch.empty_like(z)
         s_gz = act_grad(rows(z), rows(g_o), cfg.act2, rows(gz), column_sum=True)
-        del g_o
+        del g_o, z
         gx_sc = gwsc = gbsc = None
         if wsc is not None:
             gwsc = weight_grad(gz, x, wsc, "pw")
@@ -196,18 +202,22 @@ class _FactorizedFn(torch.autograd.Function):
             gx_sc = gz
         gd, gw2, gg2, gb2 = pw2.backward(gz, d, s_gz, need_input=True, keep=keep)
         del d
-        # act1's output for DW_s's weight gradient: recomputed into a dead buffer
-        if wsc is not None:
-            a1 = act_forward(y1, cfg.act1, out=gz)
-        else:
-            a1 = act_forward(y1, cfg.act1, out=z if (not keep and gz is not z) else None)
+        free = gz if wsc is not None else None  # a dead full-size buffer
         del gz
+        # recompute BN1(PW1(DW_t(x))) and act1's output, then turn the pre-activation into
+        # act1' in place: at most three full-size buffers live from here on
+        t1 = depthwise(x, wt, "t")
+        y1 = pw1.forward(t1)
+        a1 = act_forward(y1, cfg.act1, out=free)
+        del free
         gws = weight_grad(gd, a1, ws, "hw")
         del a1
+        h1 = act_derivative_(rows(y1), cfg.act1)
         ga1 = depthwise_input_grad(gd, ws, "hw")
         del gd
-        s_gy1 = act_grad(rows(y1), rows(ga1), cfg.act1, rows(ga1), column_sum=True)
-        t1 = depthwise(x, wt, "t")
+        rows(ga1).mul_(h1)
+        del y1, h1
+        s_gy1 = rows(ga1).sum(0).double()
         need_t1 = need_x or ctx.needs_input_grad[1]
         gt1, gw1, gg1, gb1 = pw1.backward(ga1, t1, s_gy1, need_input=need_t1, keep=keep)
         del ga1, t1
