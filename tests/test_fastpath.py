@@ -268,3 +268,18 @@ def test_attention_fast_path_matches_reference(make, gamma):
     torch.testing.assert_close(set_execution(fast.float(), "fast")(xf),
                                set_execution(ref.float(), "reference")(xf), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_folded_weights_cache_follows_parameter_updates():
+    ref, fast = _pair(4, 8, torch.float64)
+    x = torch.randn(1, 4, 4, 6, 6, dtype=torch.float64)
+    ref.eval()
+    fast.eval()
+    set_execution(ref, "reference")
+    for update in (lambda m: m.bn1.running_var.mul_(2.0), lambda m: m.pw2.weight.add_(0.1),
+                   lambda m: m.load_state_dict(_pair(4, 8, torch.float64)[0].state_dict())):
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), ref(x))
+            update(ref)
+            update(fast)
+            torch.testing.assert_close(fast(x), ref(x))

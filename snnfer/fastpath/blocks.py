@@ -20,6 +20,7 @@ from torch.autograd.function import once_differentiable
 
 from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
 from snnfer.fastpath.execution import fast_enabled
+from snnfer.fastpath.fuse import folded_conv
 
 __all__ = ["activation_forward", "attention_forward", "conv_bn_act_forward",
            "supports_attention", "supports_conv_bn_act"]
@@ -97,14 +98,8 @@ def conv_bn_act_forward(block: nn.Module, x: Tensor) -> Tensor:
     if type(bn) is nn.Identity or bn.training or bn.running_mean is None:
         y = bn(F.conv3d(x, conv.weight, conv.bias, *args))
     else:
-        invstd = (bn.running_var + bn.eps).rsqrt()
-        scale = invstd if bn.weight is None else bn.weight * invstd
-        shift = -bn.running_mean * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias
-        if conv.bias is not None:
-            shift = shift + conv.bias * scale
-        y = F.conv3d(x, conv.weight * scale.view(-1, 1, 1, 1, 1), shift, *args)
+        w, b = folded_conv(conv.weight, conv.bias, bn, x.dtype)
+        y = F.conv3d(x, w, b, *args)
     return activation_forward(block.act, y, inplace=True)
 
 

@@ -152,12 +152,12 @@ class _FactorizedFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, wt, w1, g1, b1, ws, w2, g2, b2, wsc, bsc, cfg: _Config):
         t1 = depthwise(x, wt, "t")
-        pw1 = pointwise_bn(w1, cfg.bn1, t1, b1)
+        pw1 = pointwise_bn(w1, cfg.bn1, t1, _folded_bias(cfg.bn1, b1))
         y1 = pw1.forward(t1)
         del t1
         a1 = act_forward(y1, cfg.act1, out=y1)  # y1 is recomputed in backward
         d = depthwise(a1, ws, "hw")
-        pw2 = pointwise_bn(w2, cfg.bn2, d, b2)
+        pw2 = pointwise_bn(w2, cfg.bn2, d, _folded_bias(cfg.bn2, b2))
         z = _block_sum(x, d, pw2, wsc, bsc, out=a1)  # a1 is dead once DW_s has run
         o = act_forward(z, cfg.act2)
         out = _pool_forward(o, cfg.pool) if cfg.pool is not None else o
@@ -232,6 +232,11 @@ class _FactorizedFn(torch.autograd.Function):
         return (gx, gwt, gw1, gg1.to(p) if has[0] else None, gb1.to(p) if has[1] else None,
                 gws, gw2, gg2.to(p) if has[2] else None, gb2.to(p) if has[3] else None,
                 gwsc, gbsc, None)
+
+
+def _folded_bias(bn: nn.Module, beta: Tensor | None) -> Tensor | None:
+    """The convolution bias that stands for a folded BN's ``beta`` (see below)."""
+    return beta if type(bn) is nn.Identity else None
 
 
 def _affine_params(conv: nn.Module, bn: nn.Module) -> tuple[Tensor | None, Tensor | None]:

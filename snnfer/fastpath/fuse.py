@@ -21,11 +21,12 @@ reference path.
 from __future__ import annotations
 
 import copy
+from weakref import WeakKeyDictionary
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["fold_batchnorm", "fuse_for_inference"]
+__all__ = ["fold_batchnorm", "folded_conv", "fuse_for_inference"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -36,22 +37,56 @@ def _foldable(conv: nn.Module, bn: nn.Module) -> bool:
             and bn.num_features == conv.out_channels)
 
 
-@torch.no_grad()
-def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> nn.Module:
-    """Fold eval-mode ``bn`` into ``conv`` (in place; ``conv`` gains a bias). Returns
-    ``conv``."""
+def _folded(weight: Tensor, bias: Tensor | None, bn: nn.Module, dtype: torch.dtype
+            ) -> tuple[Tensor, Tensor]:
+    """``(W', b')`` of the module docstring, computed in float64, returned in ``dtype``."""
     invstd = (bn.running_var.double() + bn.eps).rsqrt()
     scale = invstd if bn.weight is None else bn.weight.double() * invstd
     shift = -bn.running_mean.double() * scale
     if bn.bias is not None:
-        shift += bn.bias.double()
-    if conv.bias is not None:
-        shift += conv.bias.double() * scale
-    w = conv.weight
-    w.copy_((w.double() * scale.view(-1, *([1] * (w.dim() - 1)))).to(w.dtype))
+        shift = shift + bn.bias.double()
+    if bias is not None:
+        shift = shift + bias.double() * scale
+    w = weight.double() * scale.view(-1, *([1] * (weight.dim() - 1)))
+    return w.to(dtype), shift.to(dtype)
+
+
+_CACHE: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def folded_conv(weight: Tensor, bias: Tensor | None, bn: nn.Module, dtype: torch.dtype
+                ) -> tuple[Tensor, Tensor]:
+    """Weight and bias of ``conv`` followed by eval-mode ``bn`` (``nn.Identity`` allowed).
+
+    Without autograd the result is cached per ``bn`` until one of the tensors it depends
+    on changes (data pointer and version counter, i.e. any in-place update such as an
+    optimizer step or ``load_state_dict``), so repeated inference does not re-fold. With
+    autograd enabled it is recomputed, differentiably.
+    """
+    if type(bn) is nn.Identity:
+        b = bias if bias is not None else torch.zeros(weight.shape[0], dtype=weight.dtype)
+        return weight.to(dtype), b.to(dtype)
+    if torch.is_grad_enabled():
+        return _folded(weight, bias, bn, dtype)
+    parts = (weight, bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+    key = (tuple(None if t is None else (t.data_ptr(), t._version) for t in parts), dtype,
+           bn.eps)
+    hit = _CACHE.get(bn)
+    if hit is None or hit[0] != key:
+        hit = (key, *_folded(weight, bias, bn, dtype))
+        _CACHE[bn] = hit
+    return hit[1], hit[2]
+
+
+@torch.no_grad()
+def fold_batchnorm(conv: nn.Module, bn: nn.Module) -> nn.Module:
+    """Fold eval-mode ``bn`` into ``conv`` (in place; ``conv`` gains a bias). Returns
+    ``conv``."""
+    w, b = _folded(conv.weight, conv.bias, bn, conv.weight.dtype)
+    conv.weight.copy_(w)
     if conv.bias is None:
-        conv.bias = nn.Parameter(torch.empty(w.shape[0], dtype=w.dtype, device=w.device))
-    conv.bias.copy_(shift.to(w.dtype))
+        conv.bias = nn.Parameter(torch.empty_like(b))
+    conv.bias.copy_(b)
     return conv
 
 

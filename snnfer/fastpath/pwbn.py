@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from snnfer.fastpath.convs import pointwise, pointwise_add_, rows, weight_grad
 from snnfer.fastpath.elementwise import CHUNK_ELEMENTS
+from snnfer.fastpath.fuse import folded_conv
 
 __all__ = ["PointwiseBN", "pointwise_bn"]
 
@@ -66,9 +67,12 @@ class PointwiseBN:
     gram: Tensor | None = None
     colsum: Tensor | None = None
     u: Tensor | None = None
+    fold: tuple[Tensor, Tensor] | None = None
 
     def folded(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
         """``(diag(scale) W, shift)``: the convolution that computes ``BN(x W^T)``."""
+        if self.fold is not None:
+            return self.fold
         return (self.weight.double() * self.scale[:, None]).to(dtype), self.shift.to(dtype)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -193,12 +197,13 @@ def pointwise_bn(weight: Tensor, bn: nn.Module, x: Tensor, bias: Tensor | None =
         ones = torch.ones(c_out, dtype=_F64)
         shift = bias.double() if bias is not None else torch.zeros(c_out, dtype=_F64)
         return PointwiseBN(w, weight.shape, ones, shift, torch.zeros_like(ones), ones, False,
-                           0)
+                           0, fold=folded_conv(w, bias, bn, x.dtype))
     batch = bn.training or bn.running_mean is None
     n = x.numel() // x.shape[-1]
-    gram = colsum = u = None
+    gram = colsum = u = fold = None
     if not batch:
         mean, var = bn.running_mean.double(), bn.running_var.double()
+        fold = folded_conv(w, bias, bn, x.dtype)  # cached across eval calls
     elif use_moments(c_in, c_out, n):
         colsum, gram = _moments(x)
         wd = w.double()
@@ -216,7 +221,7 @@ def pointwise_bn(weight: Tensor, bn: nn.Module, x: Tensor, bias: Tensor | None =
     beta = bn.bias.double() if bn.bias is not None else torch.zeros(c_out, dtype=_F64)
     scale = gamma * invstd
     return PointwiseBN(w, weight.shape, scale, beta - mean * scale, mean, invstd, batch, n,
-                       gram, colsum, u)
+                       gram, colsum, u, fold)
 
 
 def _update_running(bn: nn.Module, mean: Tensor, var: Tensor, n: int) -> None:
