@@ -47,7 +47,8 @@ from snnfer.fastpath.elementwise import (
 from snnfer.fastpath.execution import fast_enabled, keep_graph
 from snnfer.fastpath.pwbn import PointwiseBN, pointwise_bn
 
-__all__ = ["PoolSpec", "factorized_forward", "pool_spec", "supports_factorized"]
+__all__ = ["PoolSpec", "factorized_forward", "max_pool_values", "pool_spec",
+           "supports_factorized"]
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,31 @@ def supports_factorized(block: nn.Module, x: object) -> bool:
 
 
 def _pool_forward(o: Tensor, pool: PoolSpec) -> Tensor:
+    """Max-pool of a base. Without autograd and with ``stride == kernel`` it is the maximum
+    of the window's strided views (no arg-max indices: saves an int64 tensor half the
+    input's size); else PyTorch's kernel."""
+    if pool.stride == pool.kernel and not torch.is_grad_enabled():
+        return max_pool_values(o, pool.kernel)
     y = torch.nn.functional.max_pool3d(as_logical(o), pool.kernel, pool.stride)
     return to_base(y)
+
+
+def max_pool_values(base: Tensor, kernel: tuple[int, int, int]) -> Tensor:
+    """Non-overlapping max-pool (floor mode) of a base ``[B, T, H, W, C]``: the maximum over
+    the ``kt * kh * kw`` strided views of the window positions (NaN propagates, as in
+    ``max_pool3d``)."""
+    b, t, h, w, c = base.shape
+    kt, kh, kw = kernel
+    tt, hh, ww = t // kt, h // kh, w // kw
+    v = base[:, :tt * kt, :hh * kh, :ww * kw].reshape(b, tt, kt, hh, kh, ww, kw, c) \
+        if (tt * kt, hh * kh, ww * kw) != (t, h, w) else base.view(b, tt, kt, hh, kh, ww, kw, c)
+    views = [v[:, :, i, :, j, :, k] for i in range(kt) for j in range(kh) for k in range(kw)]
+    if len(views) == 1:
+        return views[0].contiguous()
+    out = torch.maximum(views[0], views[1])
+    for view in views[2:]:
+        torch.maximum(out, view, out=out)
+    return out
 
 
 def _pool_backward_(g: Tensor, o: Tensor, pool: PoolSpec) -> Tensor:

@@ -49,8 +49,14 @@ from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
 from snnfer.fastpath.blocks import conv_bn_act_forward, supports_conv_bn_act
-from snnfer.fastpath.execution import fast_enabled
-from snnfer.fastpath.factorized import factorized_forward, pool_spec, supports_factorized
+from snnfer.fastpath.convs import as_logical, to_base
+from snnfer.fastpath.execution import fast_enabled, has_hooks
+from snnfer.fastpath.factorized import (
+    factorized_forward,
+    max_pool_values,
+    pool_spec,
+    supports_factorized,
+)
 from snnfer.layers import (
     ActivationSpec,
     FactorizedConv3d,
@@ -224,10 +230,14 @@ class C3DNet(ClipClassifier):
 
 def _conv_stage(conv: nn.Module, pool: nn.Module, fast: bool, x: Tensor) -> Tensor:
     """``pool(conv(x))``; one fused function for a factorized block + max-pool (fast)."""
-    if fast and isinstance(conv, FactorizedConv3d) and pool_spec(pool) is not None \
-            and supports_factorized(conv, x):
+    spec = pool_spec(pool) if fast else None
+    if spec is not None and isinstance(conv, FactorizedConv3d) and supports_factorized(conv, x):
         return factorized_forward(conv, x, pool)
-    return pool(conv(x))
+    y = conv(x)
+    if spec is not None and spec.stride == spec.kernel and not torch.is_grad_enabled() \
+            and y.is_contiguous(memory_format=torch.channels_last_3d) and not has_hooks(pool):
+        return as_logical(max_pool_values(to_base(y), spec.kernel))  # no arg-max indices
+    return pool(y)
 
 
 def _pool_chain(n: int, kernels: list[int]) -> int:
