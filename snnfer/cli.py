@@ -355,6 +355,8 @@ def energy_cmd(
     json_path: Annotated[str | None, typer.Option(
         "--json", help="Write the results (with per-layer rows) as JSON.")] = None,
     plot: Annotated[str | None, typer.Option(help="Write a bar chart PNG.")] = None,
+    execution: Annotated[str, typer.Option(
+        help="Implementation timed for latency: fast, reference or compile.")] = "fast",
 ) -> None:
     """Params, GMACs, ACs, estimated/measured energy and latency of registered models.
 
@@ -379,7 +381,7 @@ def energy_cmd(
         batch_size=batch, latency_batch=latency_batch, latency_runs=runs, measure=measure,
         power_source=source, measure_runs=measure_runs, weights=checkpoints,
         power_kwargs={"idle_s": idle_s, "interval_s": interval_s, "root": sysfs_root},
-        calibrate_bn=calibrate_bn, input_kind=input_kind, seed=seed)
+        calibrate_bn=calibrate_bn, input_kind=input_kind, seed=seed, execution=execution)
     typer.echo(comparison.to_markdown())
     if layers:
         for row in comparison.rows:

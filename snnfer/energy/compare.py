@@ -279,6 +279,7 @@ def compare_models(
     seed: int = 0,
     num_classes: int = 7,
     model_kwargs: Mapping[str, Any] | None = None,
+    execution: str = "fast",
 ) -> EnergyComparison:
     """Build each registered model and measure it (see the module docstring).
 
@@ -289,11 +290,20 @@ def compare_models(
     BatchNorm-calibrated unless ``calibrate_bn=False``). ``measure=True`` opens a
     :class:`~snnfer.energy.PowerMeter` on ``power_source``; without a sensor the rows get
     ``measured_mj=None`` and ``measured_note`` says what was tried.
+
+    ``execution``: the implementation timed for the latency column and run for measured
+    energy -- ``"fast"`` (default, :mod:`snnfer.fastpath`), ``"reference"`` or
+    ``"compile"`` (see :meth:`snnfer.models.ClipClassifier.set_execution`). Operation
+    counts always see the reference structure (the counting hooks select it), so GMACs,
+    ACs and estimated energy do not depend on it.
     """
+    from snnfer.fastpath import set_execution
+    from snnfer.fastpath.execution import check_mode
     from snnfer.models import create_model
 
     if not names:
         raise ArgumentError("compare_models needs at least one model name")
+    check_mode(execution)
     get_constants(tech)
     if input_kind not in INPUT_KINDS:
         raise ArgumentError(f"input_kind must be one of {INPUT_KINDS}, got {input_kind!r}")
@@ -326,7 +336,9 @@ def compare_models(
             source = f"random init (seed {seed})"
             if calibrate_bn and calibrate_batchnorm(model, x):
                 source += ", BN statistics calibrated on the example input"
-        built.append((name, model, x, source, count_ops(model, x)))
+        ops = count_ops(model, x)
+        set_execution(model, execution)
+        built.append((name, model, x, source, ops))
     latencies: list[float | None] = [None] * len(built)
     if latency_runs:
         latencies = interleaved_latency_ms(
@@ -363,5 +375,6 @@ def compare_models(
     )
     if latency_runs:
         notes += (f"latency: median of {latency_runs} runs per model after a warm-up, models "
-                  "timed in round-robin order",)
+                  f"timed in round-robin order, {execution} execution path"
+                  + (" (snnfer.fastpath)" if execution == "fast" else ""),)
     return EnergyComparison(tuple(rows), tech, input_kind, _device_text(), measured_note, notes)

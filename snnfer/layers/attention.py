@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.fastpath.blocks import attention_forward, supports_attention
 from snnfer.layers.validation import check_positive_int
 
 __all__ = ["JointAttention", "SpatialAttention", "TemporalAttention"]
@@ -54,7 +55,13 @@ class _ResidualGate(nn.Module, metaclass=abc.ABCMeta):
     def weights(self, x: Tensor) -> Tensor:
         """The attention map ``M(x)``, broadcastable against ``x``."""
 
+    execution: str = "fast"
+    """``"fast"``: one fused multiplication (:mod:`snnfer.fastpath.blocks`) or
+    ``"reference"``; see :func:`snnfer.fastpath.set_execution`."""
+
     def forward(self, x: Tensor) -> Tensor:
+        if supports_attention(self, x):
+            return attention_forward(self, x)
         gated = x * self.weights(x)
         return x + self.gamma * gated if self.residual else gated
 
@@ -146,6 +153,12 @@ class JointAttention(nn.Module):
         self.spatial = SpatialAttention(spatial_kernel, residual=inner_residual)
         self.gamma = nn.Parameter(torch.tensor(float(init_scale)))
 
+    execution: str = "fast"
+    """``"fast"``: ``x * (1 + gamma f_t f_s)`` in one pass (:mod:`snnfer.fastpath.blocks`)
+    or ``"reference"``; see :func:`snnfer.fastpath.set_execution`."""
+
     def forward(self, x: Tensor) -> Tensor:
         """``x`` is ``[B, C, T, H, W]``; returns the same shape."""
+        if supports_attention(self, x):
+            return attention_forward(self, x)
         return x + self.gamma * self.spatial(self.temporal(x))

@@ -8,6 +8,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError
+from snnfer.fastpath.factorized import factorized_forward, supports_factorized
 from snnfer.layers.activation import ActivationSpec, build_activation
 from snnfer.layers.validation import as_triple, check_positive_int
 
@@ -67,8 +68,18 @@ class FactorizedConv3d(nn.Module):
             self.shortcut = nn.Identity()
         self.act2 = build_activation(neuron, time_dim=2, channels=c_out, **kw)
 
+    execution: str = "fast"
+    """``"fast"`` (channels-last fused path when it applies, :mod:`snnfer.fastpath`) or
+    ``"reference"`` (the code below); see :func:`snnfer.fastpath.set_execution`."""
+
     def forward(self, x: Tensor) -> Tensor:
         """``x`` is ``[B, c_in, T, H, W]``; returns ``[B, c_out, T', H', W']``."""
+        if supports_factorized(self, x):
+            return factorized_forward(self, x)
+        return self.forward_reference(x)
+
+    def forward_reference(self, x: Tensor) -> Tensor:
+        """The block as written in §III-B, module by module (any layout, any neuron)."""
         y = self.act1(self.bn1(self.pw1(self.dw_temporal(x))))
         y = self.bn2(self.pw2(self.dw_spatial(y)))
         return self.act2(y + self.shortcut(x))

@@ -10,6 +10,7 @@ Importing this package registers every model:
 ['c3d', 'c3d_attention', 'c3d_factorized', 'c3d_ssn', 'cs3d']
 """
 
+from snnfer.fastpath.fuse import fuse_for_inference
 from snnfer.models import c3d, cs3d, recurrent, spiking_fer, transformer  # noqa: F401 (register)
 from snnfer.models.c3d import C3DNet
 from snnfer.models.common import ClipClassifier
@@ -25,6 +26,7 @@ __all__ = [
     "SEWResNet18",
     "TransformerClassifier",
     "create_model",
+    "fuse_for_inference",
     "list_models",
     "model_entrypoint",
     "register_model",

@@ -40,12 +40,23 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
+from snnfer.fastpath.blocks import conv_bn_act_forward, supports_conv_bn_act
+from snnfer.fastpath.convs import as_logical, to_base
+from snnfer.fastpath.execution import fast_enabled, has_hooks
+from snnfer.fastpath.factorized import (
+    factorized_forward,
+    max_pool_values,
+    pool_spec,
+    supports_factorized,
+)
 from snnfer.layers import (
     ActivationSpec,
     FactorizedConv3d,
@@ -98,7 +109,14 @@ KNOBS = ("preset", "input_size", "width_mult", "fc_dim", "dropout", "neuron", "n
 
 
 class ConvBNAct3d(nn.Sequential):
-    """C3D's layer: ``Conv3d(3x3x3, padding 1, no bias) -> BN -> act``."""
+    """C3D's layer: ``Conv3d(3x3x3, padding 1, no bias) -> BN -> act``.
+
+    ``execution="fast"`` (default) runs the same standard ``Conv3d`` on channels-last
+    memory with BN folded into it in eval mode (:func:`snnfer.fastpath.blocks.
+    conv_bn_act_forward`); ``"reference"`` runs the three modules in turn.
+    """
+
+    execution: str = "fast"
 
     def __init__(self, c_in: int, c_out: int, neuron: ActivationSpec,
                  neuron_kwargs: Mapping[str, Any]) -> None:
@@ -107,6 +125,11 @@ class ConvBNAct3d(nn.Sequential):
             bn=nn.BatchNorm3d(c_out),
             act=build_activation(neuron, time_dim=2, channels=c_out, **neuron_kwargs),
         ))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if supports_conv_bn_act(self, x):
+            return conv_bn_act_forward(self, x)
+        return super().forward(x)
 
 
 class C3DNet(ClipClassifier):
@@ -179,10 +202,42 @@ class C3DNet(ClipClassifier):
                 f"{self.grid} before the FC head), but the input's (T, H, W) = {size} gives "
                 f"{grid}; create the model with input_size={size}"
             )
-        x = self.features(x.transpose(1, 2))
+        for _, stage in self.stages(fast_enabled(self, x)):
+            x = stage(x)
+        return x
+
+    def stages(self, fast: bool = True) -> list[tuple[str, Callable[[Tensor], Tensor]]]:
+        """The network as named stages ``(name, fn)``, applied in turn to a checked clip
+        batch ``[B, T, C, H, W]``: ``input`` (to the Conv3d layout; channels-last memory on
+        the fast path), ``conv1``..``conv5`` (each with its pool; a factorized block and
+        its max-pool run as one fused function on the fast path), ``attention`` (if any:
+        attention then mean over time) and ``classifier``. ``forward`` runs exactly these;
+        benchmarks time them one by one. ``fast=False`` gives the reference path."""
+        def to_layout(x: Tensor) -> Tensor:
+            x = x.transpose(1, 2)
+            return x.contiguous(memory_format=torch.channels_last_3d) if fast else x
+
+        out: list[tuple[str, Callable[[Tensor], Tensor]]] = [("input", to_layout)]
+        layers = list(self.features)
+        for i in range(0, len(layers), 2):
+            conv, pool = layers[i], layers[i + 1]
+            out.append((f"conv{i // 2 + 1}", partial(_conv_stage, conv, pool, fast)))
         if self.use_attention:
-            x = self.attention(x).mean(dim=2, keepdim=True)
-        return self.classifier(x)
+            out.append(("attention", lambda x: self.attention(x).mean(dim=2, keepdim=True)))
+        out.append(("classifier", self.classifier))
+        return out
+
+
+def _conv_stage(conv: nn.Module, pool: nn.Module, fast: bool, x: Tensor) -> Tensor:
+    """``pool(conv(x))``; one fused function for a factorized block + max-pool (fast)."""
+    spec = pool_spec(pool) if fast else None
+    if spec is not None and isinstance(conv, FactorizedConv3d) and supports_factorized(conv, x):
+        return factorized_forward(conv, x, pool)
+    y = conv(x)
+    if spec is not None and spec.stride == spec.kernel and not torch.is_grad_enabled() \
+            and y.is_contiguous(memory_format=torch.channels_last_3d) and not has_hooks(pool):
+        return as_logical(max_pool_values(to_base(y), spec.kernel))  # no arg-max indices
+    return pool(y)
 
 
 def _pool_chain(n: int, kernels: list[int]) -> int:

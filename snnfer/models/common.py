@@ -21,9 +21,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, UnknownNameError
+from snnfer.fastpath.execution import check_mode
 from snnfer.layers.validation import as_triple, check_clip, check_positive_int
 from snnfer.neuron import reset
 
@@ -115,10 +117,50 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
         return check_clip(x, owner=self.arch, channels=self.in_channels,
                           min_size=self.min_input_size)
 
+    execution: str = "fast"
+    """``"fast"`` (default), ``"reference"`` or ``"compile"``: see :meth:`set_execution`."""
+
+    def set_execution(self, mode: str, **compile_kwargs: Any) -> ClipClassifier:
+        """Choose the implementation (issue 7) and return the model.
+
+        ``"fast"``: fused channels-last kernels wherever they compute exactly what the
+        reference does (:mod:`snnfer.fastpath`); ``"reference"``: the plain module code;
+        ``"compile"``: the module code on channels-last memory under ``torch.compile``
+        (inductor fuses the element-wise chains; compiled on the first call, which takes
+        minutes and needs a C++ compiler; the hand-fused autograd functions of the fast
+        path are not traced); ``compile_kwargs`` go to ``torch.compile`` (e.g.
+        ``backend="aot_eager"``, ``mode="max-autotune"``). Parameters and buffers are the
+        same in every mode.
+        """
+        mode = check_mode(mode)
+        if compile_kwargs and mode != "compile":
+            raise ArgumentError(f"{self.arch}: compile options {sorted(compile_kwargs)} given "
+                                f"with execution mode {mode!r}; they apply to 'compile' only")
+        self.__dict__["_compile_kwargs"] = dict(compile_kwargs)
+        layer_mode = "fast" if mode == "fast" else "reference"
+        for module in self.modules():
+            if module is not self and hasattr(module, "execution"):
+                module.execution = layer_mode
+        self.execution = mode
+        self.__dict__.pop("_compiled_forward", None)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_compiled_forward", None)  # compiled code is rebuilt on first use
+        return state
+
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, num_classes]`` for clips ``x`` ``[B, T, C, H, W]``."""
         size = self.check_input(x)
         reset(self)
+        if self.execution == "compile":
+            compiled = self.__dict__.get("_compiled_forward")
+            if compiled is None:
+                compiled = torch.compile(self.forward_clips,
+                                         **self.__dict__.get("_compile_kwargs", {}))
+                self.__dict__["_compiled_forward"] = compiled
+            return compiled(x, size)
         return self.forward_clips(x, size)
 
     @abc.abstractmethod
