@@ -15,7 +15,8 @@ rate, and the
 ``torch.profiler`` self time of one training step by operation class. Usage::
 
     python benchmarks/cs3d_speed.py [--batches 1 4] [--repeats 5] [--threads 2]
-        [--compile] [--thp] [--json out.json]
+        [--models c3d cs3d c3d_ssn c3d_factorized c3d_attention] [--compile] [--thp]
+        [--json out.json]
 
 ``--thp`` re-runs the benchmark with ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch backs large
 tensors with transparent huge pages; fresh 200 MB activations otherwise cost ~0.4 ms per
@@ -43,7 +44,6 @@ from snnfer.atomic import atomic_write_text
 from snnfer.models import create_model
 
 SHAPE = (16, 3, 112, 112)  # (T, C, H, W): the paper's 3 x 16 x 112 x 112
-ENTRIES = (("c3d", "reference"), ("c3d", "fast"), ("cs3d", "reference"), ("cs3d", "fast"))
 BASELINE = ("c3d", "fast")
 
 
@@ -81,7 +81,7 @@ def time_entries(entries, batch: int, repeats: int, warmup: int, train: bool,
             model.eval()
             with torch.no_grad():
                 t = _timed(lambda m=model: m(x))
-                stage_times = _stage_times(model, x, mode)
+                stage_times = _stage_times(model, x, mode) if mode != "compile" else {}
             if r >= warmup:
                 res[key]["infer"].append(t)
                 for s, v in stage_times.items():
@@ -309,10 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["c3d", "cs3d"],
+                        help="registered C3D-family models (e.g. the Table IV ablations "
+                             "c3d_ssn c3d_factorized c3d_attention); c3d is always included")
     parser.add_argument("--compile", action="store_true", help="add CS3D under torch.compile")
     parser.add_argument("--thp", action="store_true", help="THP_MEM_ALLOC_ENABLE=1 for all")
     parser.add_argument("--no-reference-train", action="store_true",
-                        help="skip the (slow) CS3D reference training step")
+                        help="skip the (slow) reference training steps of the non-C3D models")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--json", help="write all numbers as JSON")
@@ -327,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         argv_ = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--thp"]
         return subprocess.call([sys.executable, __file__, *argv_], env=env)
     torch.set_num_threads(args.threads)
-    entries = list(ENTRIES) + ([("cs3d", "compile")] if args.compile else [])
-    skip = {"cs3d:reference"} if args.no_reference_train else set()
+    names = ["c3d"] + [n for n in dict.fromkeys(args.models) if n != "c3d"]
+    entries = [(n, mode) for n in names for mode in ("reference", "fast")]
+    entries += [("cs3d", "compile")] if args.compile else []
+    skip = {f"{n}:reference" for n in names if n != "c3d"} if args.no_reference_train \
+        else set()
     load0 = os.getloadavg()
     start = time.perf_counter()
     results = {b: time_entries(entries, b, args.repeats, args.warmup, True, skip)
@@ -342,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     big = max(args.batches)
     breakdown = {}
     if not args.no_breakdown:
-        for name, mode in (("c3d", "fast"), ("cs3d", "fast")):
-            breakdown[f"{name} {mode}"] = op_breakdown(name, mode, big)
+        for name in ("c3d", "cs3d"):
+            if name in names:
+                breakdown[f"{name} fast"] = op_breakdown(name, "fast", big)
     passes = memory_pass_ms(big)
     load1 = os.getloadavg()
     print(f"# CS3D vs C3D on CPU ({torch.get_num_threads()} threads, fp32, input 3x16x112x112,"

@@ -136,13 +136,14 @@ class ClipClassifier(nn.Module, metaclass=abc.ABCMeta):
         if compile_kwargs and mode != "compile":
             raise ArgumentError(f"{self.arch}: compile options {sorted(compile_kwargs)} given "
                                 f"with execution mode {mode!r}; they apply to 'compile' only")
-        self.__dict__["_compile_kwargs"] = dict(compile_kwargs)
+        if mode == "compile" and self.__dict__.get("_compile_kwargs") != compile_kwargs:
+            self.__dict__.pop("_compiled_forward", None)  # recompile with the new options
+            self.__dict__["_compile_kwargs"] = dict(compile_kwargs)
         layer_mode = "fast" if mode == "fast" else "reference"
         for module in self.modules():
             if module is not self and hasattr(module, "execution"):
                 module.execution = layer_mode
         self.execution = mode
-        self.__dict__.pop("_compiled_forward", None)
         return self
 
     def __getstate__(self) -> dict[str, Any]:
