@@ -2,8 +2,8 @@
 
 Shape [T=16, B=8, C=64, H=28, W=28] float32, 2 threads (``--threads``), median of N runs
 after a warm-up. Every row runs in fresh subprocesses (one timed, one for memory). Peak
-memory is the growth of the process's resident-set high-water mark (VmHWM, reset after two warm-up
-runs) over the resident size before the timed runs, with the input and upstream
+memory is the growth of the process's resident-set high-water mark (VmHWM, reset after two
+warm-up runs) over the resident size before the timed runs, with the input and upstream
 gradient already allocated; in the memory run glibc returns freed large blocks to the
 OS (``MALLOC_MMAP_THRESHOLD_``), so the figure measures live memory rather than heap
 fragmentation, the same way for every row. ``--quick`` (smoke test) uses a
