@@ -14,12 +14,16 @@ loaded shared machine disturbs less. v2e is not on PyPI: pass its source folder 
 engineering_notation, dv_processing) are replaced by empty stand-ins if missing, since they
 play no part in the emulation.
 
-    python benchmarks/emulator_speed.py --v2e-path ~/src/v2e
+    python benchmarks/emulator_speed.py --v2e-path ~/src/v2e [--json out.json]
+    python benchmarks/emulator_speed.py --quick      # smoke test: 30 frames, 112 x 112, clean
+
+``--quick`` measures 30-frame clips at 112 x 112 with the ``clean`` preset, one repeat.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -31,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from snnfer.atomic import atomic_write_text
 from snnfer.data.emulator import PRESETS, DVSEmulator
 
 
@@ -122,7 +127,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, default=None, help="snnfer expansion threads")
     ap.add_argument("--v2e-path", default=os.environ.get("V2E_PATH"))
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 30 frames, 112x112, clean preset, 1 repeat")
+    ap.add_argument("--json", help="also write the rows as JSON")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.frames, args.sizes, args.presets, args.repeats = 30, "112x112", "clean", 1
     event_emulator = load_v2e(args.v2e_path) if args.v2e_path else None
     import logging
 
@@ -133,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     print("| input | W x H | preset | timestamps | snnfer fps (CPU fps) | snnfer events/frame "
           "| v2e fps (CPU fps) | v2e events/frame | speed-up wall (CPU) |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    rows = []
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.lower().split("x"))
         clips = {"texture": texture_clip(args.frames, h, w), "face": face_clip(args.frames, h, w)}
@@ -148,13 +159,22 @@ def main(argv: list[str] | None = None) -> None:
                                                 args.workers, rule)
                     row = (f"| {name} | {w} x {h} | {preset} | {rule} | {fps:,.0f} ({cfps:,.0f})"
                            f" | {epf:,.0f} |")
+                    record = {"input": name, "width": w, "height": h, "preset": preset,
+                              "timestamps": rule, "snnfer_fps": fps, "snnfer_cpu_fps": cfps,
+                              "snnfer_events_per_frame": epf}
                     if v2e is not None:
                         vfps, vcfps, vepf = v2e
                         row += (f" {vfps:,.0f} ({vcfps:,.0f}) | {vepf:,.0f} | {fps / vfps:.1f}x"
                                 f" ({cfps / vcfps:.1f}x) |")
+                        record.update(v2e_fps=vfps, v2e_cpu_fps=vcfps, v2e_events_per_frame=vepf)
                     else:
                         row += " - | - | - |"
+                    rows.append(record)
                     print(row, flush=True)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(
+            {"frames": args.frames, "repeats": args.repeats, "v2e": event_emulator is not None,
+             "torch_threads": torch.get_num_threads(), "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ layers, norms; thop counts zero for neurons and for functional matmuls) and the
 attention matmul MACs that thop misses (QK^T and AV of every attention block, counted
 densely -- top-k selection masks but does not skip work), per sample (batch 1).
 
-    python benchmarks/hecnet_complexity.py [--models hecnet seen] [--presets small]
+    python benchmarks/hecnet_complexity.py [--models hecnet seen] [--presets small] [--json F]
+    python benchmarks/hecnet_complexity.py --quick     # smoke test: the small preset only
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import math
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snnfer.atomic import atomic_write_text
 from snnfer.layers import DualTopKAttention, TemporalTransformer, WindowCrossAttention
 from snnfer.models import create_model
 
@@ -68,10 +75,14 @@ def attention_macs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS))
-    ap.add_argument("--presets", nargs="+", default=["paper", "small"])
+    ap.add_argument("--presets", nargs="+", default=None, help="default: paper small")
+    ap.add_argument("--quick", action="store_true", help="smoke test: the small preset only")
+    ap.add_argument("--json", help="also write the rows as JSON")
     args = ap.parse_args()
+    args.presets = args.presets or (["small"] if args.quick else ["paper", "small"])
     import thop
 
+    rows = []
     print("| model | preset | input (per modality T x C x H x W) | params (M) | thop GMACs "
           "| attention matmul GMACs | total GMACs |")
     print("|---|---|---|---|---|---|---|")
@@ -88,6 +99,11 @@ def main() -> None:
                 if isinstance(shape, dict) else "x".join(map(str, shape))
             print(f"| {name} | {preset} | {desc} | {params / 1e6:.3f} | {macs / 1e9:.3f} "
                   f"| {att / 1e9:.4f} | {(macs + att) / 1e9:.3f} |")
+            rows.append({"model": name, "preset": preset, "input": desc, "params": params,
+                         "thop_gmacs": macs / 1e9, "attention_gmacs": att / 1e9,
+                         "total_gmacs": (macs + att) / 1e9})
+    if args.json:
+        atomic_write_text(args.json, json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ with 20 % ones), with the ratio to C3D measured in the same run. The paper's fig
 are printed beside snnfer's. Usage::
 
     python benchmarks/model_zoo.py [--batch 16] [--repeats 5] [--threads 2] [--json out.json]
+    python benchmarks/model_zoo.py --quick     # smoke test: batch 4, 1 repeat
 """
 
 from __future__ import annotations
@@ -77,12 +78,15 @@ def measure(name: str, batch: int, repeats: int) -> dict[str, float | str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=None, help="default 16 (quick: 4)")
+    parser.add_argument("--repeats", type=int, default=None, help="default 5 (quick: 1)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: batch 4, 1 repeat")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    args.batch = args.batch or (4 if args.quick else 16)
+    args.repeats = args.repeats or (1 if args.quick else 5)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = [measure(name, args.batch, args.repeats) for name in args.models]

@@ -1,14 +1,16 @@
 """Neuron forward+backward speed and peak memory: snnfer vs spikingjelly, snnTorch, Norse.
 
-Shape [T=16, B=8, C=64, H=28, W=28] float32, 2 threads, median of N runs after a
-warm-up. Every row runs in fresh subprocesses (one timed, one for memory). Peak memory is the
-growth of the process's resident-set high-water mark (VmHWM, reset after two warm-up
-runs) over the resident size before the timed runs, with the input and upstream
+Shape [T=16, B=8, C=64, H=28, W=28] float32, 2 threads (``--threads``), median of N runs
+after a warm-up. Every row runs in fresh subprocesses (one timed, one for memory). Peak
+memory is the growth of the process's resident-set high-water mark (VmHWM, reset after two
+warm-up runs) over the resident size before the timed runs, with the input and upstream
 gradient already allocated; in the memory run glibc returns freed large blocks to the
 OS (``MALLOC_MMAP_THRESHOLD_``), so the figure measures live memory rather than heap
-fragmentation, the same way for every row. Usage::
+fragmentation, the same way for every row. ``--quick`` (smoke test) uses a
+[8, 4, 32, 28, 28] input, 3 repeats, 1 thread and one subprocess per row (memory then from
+the timing run, default allocator). Usage::
 
-    python benchmarks/neuron_speed.py [--repeats 7] [--json out.json]
+    python benchmarks/neuron_speed.py [--repeats 7] [--threads 2] [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from snnfer.atomic import atomic_write_text
+
 SHAPE = (16, 8, 64, 28, 28)
+QUICK_SHAPE = (8, 4, 32, 28, 28)
 
 ROWS = {
     "snnfer LIFNode": "snnfer_lif",
@@ -83,13 +90,13 @@ def _build(kind: str):
     raise SystemExit(f"unknown row {kind}")
 
 
-def measure(kind: str, repeats: int) -> dict:
+def measure(kind: str, repeats: int, shape: tuple[int, ...] = SHAPE, threads: int = 2) -> dict:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
-    x = (torch.randn(SHAPE) * 0.8 + 0.6).requires_grad_(True)
-    g = torch.randn(SHAPE)
+    x = (torch.randn(shape) * 0.8 + 0.6).requires_grad_(True)
+    g = torch.randn(shape)
     run, reset = _build(kind)
     times = []
     for i in range(repeats + 2):  # two warm-up runs, not timed
@@ -121,35 +128,43 @@ def _status_kb(field: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--repeats", type=int, default=None, help="timed runs (default 7; quick 3)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default 2; quick 1)")
+    ap.add_argument("--quick", action="store_true", help="smoke test: small input, one run/row")
+    ap.add_argument("--json", type=Path, help="also write the results as JSON")
     ap.add_argument("--row", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    repeats = args.repeats or (3 if args.quick else 7)
+    shape = QUICK_SHAPE if args.quick else SHAPE
+    threads = args.threads or (1 if args.quick else 2)
     if args.row:
-        print(json.dumps(measure(args.row, args.repeats)))
+        print(json.dumps(measure(args.row, repeats, shape, threads)))
         return
     # Memory runs use one allocator policy for every row: glibc serves large blocks with
     # mmap and returns them on free, so peak RSS tracks what is live at once rather than
     # heap fragmentation. Timing runs use the default allocator.
     mem_env = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "65536"}
+    runs = (("both", {}),) if args.quick else (("time", {}), ("memory", mem_env))
     results = {}
     for label, kind in ROWS.items():
         row = {}
-        for what, extra_env in (("time", {}), ("memory", mem_env)):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--row", kind, "--repeats", str(args.repeats)],
-                capture_output=True, text=True, env={**os.environ, **extra_env},
-            )
+        for what, extra_env in runs:
+            cmd = [sys.executable, __file__, "--row", kind, "--repeats", str(repeats),
+                   "--threads", str(threads)]
+            proc = subprocess.run(cmd + ["--quick"] * args.quick, capture_output=True,
+                                  text=True, env={**os.environ, **extra_env})
             if proc.returncode != 0:
                 row = {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
                 break
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            row["median_ms" if what == "time" else "peak_mb"] = (
-                r["median_ms"] if what == "time" else r["peak_mb"])
+            if what in ("time", "both"):
+                row["median_ms"] = r["median_ms"]
+            if what in ("memory", "both"):
+                row["peak_mb"] = r["peak_mb"]
         results[label] = row
     ref = results.get("spikingjelly LIFNode (step_mode='m')", {})
-    print(f"Neuron forward+backward, input {list(SHAPE)} float32, 2 threads, "
-          f"median of {args.repeats}")
+    print(f"Neuron forward+backward, input {list(shape)} float32, {threads} thread(s), "
+          f"median of {repeats}" + (" (quick: memory from the timing run)" if args.quick else ""))
     print()
     print("| neuron | median ms | time vs spikingjelly | peak RSS growth MB "
           "| memory vs spikingjelly |")
@@ -159,10 +174,13 @@ def main() -> None:
             print(f"| {label} | error: {r['error']} | | | |")
             continue
         tr = r["median_ms"] / ref["median_ms"] if ref.get("median_ms") else float("nan")
-        mr = r["peak_mb"] / ref["peak_mb"] if ref.get("peak_mb") else float("nan")
+        # a reference growth below 1 MB (allocator noise in --quick) gives no usable ratio
+        mr = r["peak_mb"] / ref["peak_mb"] if ref.get("peak_mb", 0) >= 1 else float("nan")
         print(f"| {label} | {r['median_ms']:.1f} | {tr:.2f}x | {r['peak_mb']:.0f} | {mr:.2f}x |")
     if args.json:
-        args.json.write_text(json.dumps({"shape": SHAPE, "rows": results}, indent=2))
+        atomic_write_text(args.json, json.dumps({"shape": shape, "repeats": repeats,
+                                                 "threads": threads,
+                                                 "quick": args.quick, "rows": results}, indent=2))
 
 
 if __name__ == "__main__":
