@@ -20,28 +20,29 @@ __all__ = [
 ]
 
 
-def _pyplot():
-    mpl = require("matplotlib", "train", "plots")
-    mpl.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+def _subplots(ncols: int = 1, figsize: tuple[float, float] = (6.4, 4.8)) -> tuple[Any, Any]:
+    """A figure from matplotlib's object API: no pyplot, no global backend change (a notebook
+    that trains a run keeps its inline figures)."""
+    require("matplotlib", "train", "plots")
+    from matplotlib.figure import Figure
 
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(1, ncols)
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    plt.close(fig)
+    path = Path(path)
+    FigureCanvasAgg(fig)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format=path.suffix[1:] or "png")
     return path
 
 
 def plot_curves(history: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     """Loss (left) and accuracy/UAR (right) per epoch for the train and validation splits."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax_loss, ax_acc) = _subplots(2, figsize=(10, 3.8))
     epochs = [int(h["epoch"]) for h in history]
     for key, style in (("train_loss", "-"), ("val_loss", "--")):
         vals = [h.get(key) for h in history]
@@ -64,12 +65,11 @@ def plot_curves(history: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
 def plot_confusion(confusion: Sequence[Sequence[int]], classes: Sequence[str], path: str | Path,
                    title: str = "confusion matrix") -> Path:
     """Row-normalised confusion matrix (recall per true class) with the counts annotated."""
-    plt = _pyplot()
     cm = np.asarray(confusion, dtype=np.float64)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     n = len(classes)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.7 * n))
+    fig, ax = _subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.7 * n))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title=title)
     ax.set_xticklabels(classes, rotation=45, ha="right")
@@ -91,9 +91,8 @@ def plot_firing_rates(rates: Mapping[str, float], path: str | Path,
 def plot_bars(values: Mapping[str, float], path: str | Path, *, title: str = "",
               xlabel: str = "") -> Path:
     """Horizontal bar chart of named values (layers, models)."""
-    plt = _pyplot()
     names = list(values)
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.32 * max(len(names), 1)))
+    fig, ax = _subplots(figsize=(7, 0.6 + 0.32 * max(len(names), 1)))
     ax.barh(range(len(names)), [values[k] for k in names], color="tab:orange")
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=8)
@@ -105,9 +104,8 @@ def plot_bars(values: Mapping[str, float], path: str | Path, *, title: str = "",
 
 def plot_model_comparison(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     """Three panels per model: test accuracy (with sd error bars), GMACs, estimated energy."""
-    plt = _pyplot()
     names = [r["model"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    fig, axes = _subplots(3, figsize=(12, 3.5))
     panels = (("accuracy", "test accuracy (%)", 100.0), ("gmacs", "GMACs per clip", 1.0),
               ("energy_mj", "estimated energy (mJ)", 1.0))
     for ax, (key, title, scale) in zip(axes, panels):
