@@ -16,7 +16,7 @@ rate, and the
 
     python benchmarks/cs3d_speed.py [--batches 1 4] [--repeats 5] [--threads 2]
         [--models c3d cs3d c3d_ssn c3d_factorized c3d_attention] [--compile] [--thp]
-        [--json out.json]
+        [--json out.json] [--quick]
 
 ``--thp`` re-runs the benchmark with ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch backs large
 tensors with transparent huge pages; fresh 200 MB activations otherwise cost ~0.4 ms per
@@ -319,12 +319,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--no-breakdown", action="store_true")
     parser.add_argument("--json", help="write all numbers as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: batch 1, one timed run, no reference training steps, "
+                             "no memory/op breakdown (the full benchmark takes ~15 min)")
     parser.add_argument("--memory-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         name, mode, batch, phase, threads = args.memory_child
         _memory_child(name, mode, int(batch), phase, int(threads))
         return 0
+    if args.quick:
+        args.batches, args.repeats, args.warmup = [1], 1, 0
+        args.no_reference_train = args.no_memory = args.no_breakdown = True
     if args.thp and os.environ.get("THP_MEM_ALLOC_ENABLE") != "1":
         env = dict(os.environ, THP_MEM_ALLOC_ENABLE="1")
         argv_ = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--thp"]

@@ -11,7 +11,7 @@ in the output (seeded random initialisation with BatchNorm statistics calibrated
 example input unless checkpoints are given). Usage::
 
     python benchmarks/energy_cs3d_vs_c3d.py [--runs 3] [--latency-batch 4] [--json out.json]
-        [--weights cs3d=ckpt.pt ...] [--no-calibrate-bn] [--input-kind events]
+        [--weights cs3d=ckpt.pt ...] [--no-calibrate-bn] [--input-kind events] [--quick]
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-calibrate-bn", action="store_true")
     parser.add_argument("--weights", nargs="*", default=[], help="name=checkpoint.pt")
     parser.add_argument("--json", help="write the results as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: one latency run at batch 1 (counts are unchanged)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.latency_batch = 1, 1
     torch.set_num_threads(args.threads)
     weights = dict(item.split("=", 1) for item in args.weights)
 

@@ -218,6 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch threads (1 is fastest on a shared 2-core machine)")
     p.add_argument("--only", default=None, help="comma-separated config keys to run")
     p.add_argument("--out", default="runs/hecnet_ablation")
+    p.add_argument("--json", default=None,
+                   help="also write the per-run results (results.json's content) here")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny widths, 16x16, 2 subjects, 1 epoch, seed 0")
     args = p.parse_args(argv)
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> str:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.md", text)
     atomic_write_text(out / "results.json", json.dumps(results, indent=2))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(results, indent=2))
     print(text)
     return text
 

@@ -163,7 +163,9 @@ def test_resume_reuses_successful_entries(tmp_path):
 
 def test_repository_scripts_share_the_runner_options():
     scripts = {s.name: s for s in run_all.discover()}
-    for name in ("neuron_speed", "emulator_speed", "model_zoo", "hecnet_complexity"):
+    assert set(scripts) >= {"neuron_speed", "emulator_speed", "model_zoo", "hecnet_complexity",
+                            "cs3d_speed", "energy_cs3d_vs_c3d", "hecnet_ablation"}
+    for name in scripts:  # every script runs at smoke size in `python -m benchmarks --quick`
         assert scripts[name].has_quick and scripts[name].has_json, name
     assert all(s.summary for s in scripts.values())
 

@@ -58,5 +58,9 @@ def test_quick_run_prints_table2_and_the_lighting_table(bench, tmp_path):
     assert (tmp_path / "results.md").read_text() == text
     # finished runs are reused: same numbers, nothing retrained
     stamp = (tmp_path / "hecnet" / "seed0" / "result.json").stat().st_mtime_ns
-    assert bench.main(["--quick", "--out", str(tmp_path), "--only", "hecnet"]).count("|") > 0
+    js = tmp_path / "again.json"
+    assert bench.main(["--quick", "--out", str(tmp_path), "--only", "hecnet", "--json",
+                       str(js)]).count("|") > 0
     assert (tmp_path / "hecnet" / "seed0" / "result.json").stat().st_mtime_ns == stamp
+    assert json.loads(js.read_text())["hecnet"][0]["energy_mj"] == pytest.approx(
+        json.loads((tmp_path / "results.json").read_text())["hecnet"][0]["energy_mj"])
