@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from snnfer.train import plots  # noqa: E402
+from snnfer.train import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
