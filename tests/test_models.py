@@ -47,6 +47,17 @@ def test_all_models_are_registered():
     assert set(TINY) <= set(list_models())
 
 
+def test_list_models_filters_by_glob_or_substring():
+    c3d_family = {"c3d", "c3d_ssn", "c3d_factorized", "c3d_attention"}
+    assert set(list_models("c3d*")) == {n for n in list_models() if n.startswith("c3d")}
+    assert c3d_family <= set(list_models("c3d*"))
+    assert "cs3d" not in list_models("c3d*")
+    assert set(list_models("c3d")) == {n for n in list_models() if "c3d" in n}
+    assert "cs3d" not in list_models("c3d")  # "cs3d" does not contain "c3d"
+    assert list_models("hecnet_?nn") == ["hecnet_snn"]
+    assert list_models("no_such_*") == []
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_forward_backward_on_a_tiny_input(name):
     model = _tiny(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +29,14 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Registered model names, optionally filtered by a substring."""
+    """Registered model names, optionally filtered: a glob pattern (``"c3d*"``, timm's
+    convention) when ``pattern`` holds ``*``, ``?`` or ``[``, else a substring."""
     names = sorted(_MODELS)
-    return [n for n in names if pattern in n] if pattern else names
+    if not pattern:
+        return names
+    if any(c in pattern for c in "*?["):
+        return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return [n for n in names if pattern in n]
 
 
 def model_entrypoint(name: str) -> Callable[..., nn.Module]:
