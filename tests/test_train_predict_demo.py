@@ -78,11 +78,14 @@ def test_results_table_and_energy_ratio():
             for m, s, a, p, g, e in [("cs3d", 0, 0.8, 2e6, 1.0, 2.0),
                                      ("cs3d", 1, 0.6, 2e6, 1.0, 2.0),
                                      ("c3d", 0, 0.5, 8e6, 4.0, 10.0),
-                                     ("c3d", 1, 0.5, 8e6, 4.0, 10.0)]]
-    table = results_table(aggregate(rows, ["cs3d", "c3d"]), 2)
+                                     ("c3d", 1, 0.5, 8e6, 4.0, 14.0)]]
+    agg = aggregate(rows, ["cs3d", "c3d"])
+    assert agg[1]["energy_mj"] == pytest.approx(12.0)          # energy: mean over seeds
+    assert agg[1]["energy_mj_sd"] == pytest.approx(8 ** 0.5)   # sample sd of (10, 14)
+    table = results_table(agg, 2)
     assert "| cs3d | 70.0 ± 14.1% |" in table
-    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 10 | 2 | n/a |" in table
-    assert "CS3D / C3D estimated energy: 20.00%" in table
+    assert "| c3d | 50.0 ± 0.0% |" in table and "| 8.000 | 4 | 12 ± 2.828 | 2 | n/a |" in table
+    assert "CS3D / C3D estimated energy: 16.67%" in table
     assert "CS3D / C3D GMACs: 25.00%" in table
 
 

@@ -219,17 +219,18 @@ def _to_go(settings: DemoSettings, seed: int, model: str, took: dict[str, float]
 
 
 def aggregate(rows: list[dict[str, Any]], models: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean and sample standard deviation over seeds per model (costs: first seed; latency
-    and training time: median)."""
+    """Mean and sample standard deviation over seeds per model of accuracy, UAR, UF1 and the
+    estimated energy (it depends on the trained network's activity); parameters and GMACs
+    are the same for every seed; latency and training time: median over seeds."""
     out = []
     for name in models:
         mine = [r for r in rows if r["model"] == name]
         agg: dict[str, Any] = {"model": name, "seeds": len(mine)}
-        for key in ("accuracy", "uar", "uf1"):
-            vals = [r[key] for r in mine if r[key] is not None]
+        for key in ("accuracy", "uar", "uf1", "energy_mj"):
+            vals = [r[key] for r in mine if r.get(key) is not None]
             agg[key] = statistics.fmean(vals) if vals else None
             agg[f"{key}_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        for key in ("params", "gmacs", "energy_mj"):
+        for key in ("params", "gmacs"):
             agg[key] = mine[0][key]
         for key in ("latency_ms", "train_s"):
             vals = [r[key] for r in mine if r.get(key) is not None]
@@ -249,8 +250,10 @@ def results_table(agg: list[dict[str, Any]], num_seeds: int, num_classes: int | 
         cells = [_pm(a[k], a[f"{k}_sd"], sd) for k in ("accuracy", "uar", "uf1")]
         params = "n/a" if a["params"] is None else f"{a['params'] / 1e6:.3f}"
         train = "n/a" if a.get("train_s") is None else f"{a['train_s']:.0f}"
+        energy = _num(a["energy_mj"]) + (f" ± {_num(a['energy_mj_sd'])}"
+                                          if sd and a["energy_mj"] is not None else "")
         lines.append(f"| {a['model']} | {' | '.join(cells)} | {params} | {_num(a['gmacs'])} | "
-                     f"{_num(a['energy_mj'])} | {_num(a['latency_ms'])} | {train} |")
+                     f"{energy} | {_num(a['latency_ms'])} | {train} |")
     by = {a["model"]: a for a in agg}
     if "cs3d" in by and "c3d" in by:
         lines.append("")
@@ -262,8 +265,9 @@ def results_table(agg: list[dict[str, Any]], num_seeds: int, num_classes: int | 
     note = f"mean ± sd over {num_seeds} seeds" if sd else "one seed"
     chance = f"; chance level {100 / num_classes:.1f}%" if num_classes else ""
     return ("\n".join(lines) + f"\n\nTest on held-out subjects of the synthetic benchmark, "
-            f"{note}{chance}. GMACs, energy (45 nm, zero-skipping) and latency per clip (batch "
-            "1, this machine); train = wall time of all epochs.")
+            f"{note}{chance}. GMACs, energy (45 nm, zero-skipping, trained weights) and latency "
+            "per clip (batch 1, this machine; latency and train: median over seeds); train = "
+            "wall time of all epochs.")
 
 
 def _pm(v: Any, s: Any, show_sd: bool) -> str:
