@@ -15,6 +15,11 @@ commands. Usage::
     python -m benchmarks --quick                # every script's smoke size
     python -m benchmarks --only neuron_speed --only model_zoo
     python -m benchmarks --list
+    python -m benchmarks --update-readme README.md   # refill README's tables from the report
+
+README tables are generated from the report: a block between ``<!-- benchmark:NAME -->``
+and ``<!-- /benchmark:NAME -->`` is replaced by script NAME's command, machine and output
+(:func:`update_readme`); text outside the markers is left alone.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from snnfer.atomic import atomic_write_text  # noqa: E402
 from snnfer.errors import ArgumentError  # noqa: E402
 
 __all__ = ["BenchmarkScript", "ScriptResult", "discover", "machine_info", "main",
-           "render_markdown", "run_benchmarks", "run_script"]
+           "readme_block", "render_markdown", "run_benchmarks", "run_script", "update_readme"]
 
 NOT_BENCHMARKS = {"__init__", "__main__", "run_all"}
 DEFAULT_OUT = BENCH_DIR / "results"
@@ -291,6 +296,47 @@ def run_benchmarks(only: list[str] | None = None, *, quick: bool = False,
     return results
 
 
+README_BLOCK = re.compile(r"(?P<open><!-- benchmark:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
+                          r"(?P<close><!-- /benchmark:(?P=name) -->)", re.S)
+
+
+def readme_block(entry: dict[str, Any], machine: dict[str, Any]) -> str:
+    """One script's README block: command, machine line, its markdown output (headings
+    turned into bold lines so they do not break the README's outline)."""
+    load = machine.get("load_average_at_start") or [float("nan")]
+    head = (f"Command: `{entry['command']}` - {machine.get('cpu', '?')}, "
+            f"{machine.get('cores', '?')} logical cores, torch {machine.get('torch', '?')}, "
+            f"load average {load[0]:.2f} at the start of the report; {entry['wall_s']:.0f} s "
+            f"({machine.get('date', '?')}, commit {machine.get('git_commit') or 'unknown'}).")
+    body = []
+    for line in entry["stdout"].strip().splitlines():
+        heading = re.match(r"#+\s+(.*)", line)
+        body.append(f"**{heading.group(1).strip()}**" if heading else line)
+    return head + "\n\n" + "\n".join(body).strip() + "\n"
+
+
+def update_readme(readme: str | os.PathLike, report: dict[str, Any]) -> list[str]:
+    """Replace every ``<!-- benchmark:NAME -->`` block of ``readme`` with the successful
+    entry NAME of ``report`` (a ``report.json`` payload); returns the names filled in. Blocks
+    without such an entry keep their text. Written atomically, only when something changed."""
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    entries = {s["name"]: s for s in report.get("scripts", []) if s.get("status") == "ok"}
+    filled: list[str] = []
+
+    def fill(m: re.Match) -> str:
+        entry = entries.get(m["name"])
+        if entry is None:
+            return m.group(0)
+        filled.append(m["name"])
+        return m["open"] + readme_block(entry, report.get("machine", {})) + m["close"]
+
+    new = README_BLOCK.sub(fill, text)
+    if new != text:
+        atomic_write_text(path, new)
+    return filled
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks",
                                  description=__doc__.splitlines()[0])
@@ -304,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true",
                     help="reuse successful entries of an earlier report with the same commands")
     ap.add_argument("--list", action="store_true", help="list the scripts and exit")
+    ap.add_argument("--update-readme", type=Path, metavar="README",
+                    help="fill README's <!-- benchmark:NAME --> blocks from OUT/report.json "
+                         "(runs nothing)")
     ap.add_argument("--folder", type=Path, default=BENCH_DIR,
                     help="folder of the benchmark scripts (default: this package)")
     args = ap.parse_args(argv)
@@ -312,6 +361,16 @@ def main(argv: list[str] | None = None) -> int:
             flags = ", ".join(f for f, ok in (("--quick", s.has_quick), ("--json", s.has_json))
                               if ok) or "no runner options"
             print(f"{s.name:24s} {flags:18s} {s.summary}")
+        return 0
+    if args.update_readme:
+        report_path = args.out / "report.json"
+        if not report_path.is_file():
+            print(f"error: {report_path} does not exist; run python -m benchmarks first",
+                  file=sys.stderr)
+            return 2
+        filled = update_readme(args.update_readme,
+                               json.loads(report_path.read_text(encoding="utf-8")))
+        print(f"{args.update_readme}: filled {', '.join(filled) or 'no'} benchmark blocks")
         return 0
     try:
         results = run_benchmarks(args.only, quick=args.quick, out_dir=args.out,

@@ -184,3 +184,46 @@ def test_real_quick_run_of_one_benchmark(tmp_path):
     # SEEN's small preset has 0.640 M parameters (hecnet notes); the table shows the same
     assert rows["seen"]["params"] == pytest.approx(0.640e6, rel=2e-3)
     assert "| seen | small |" in (out / "report.md").read_text()
+
+
+def _report(**stdouts: str) -> dict:
+    machine = {"cpu": "Test CPU", "cores": 2, "torch": "9.9", "date": "2026-01-01",
+               "git_commit": "abc1234", "load_average_at_start": [0.5, 0.4, 0.3]}
+    return {"machine": machine, "scripts": [
+        {"name": n, "status": "failed" if out is None else "ok", "command": f"python {n}.py",
+         "wall_s": 12.3, "stdout": out or ""} for n, out in stdouts.items()]}
+
+
+def test_update_readme_fills_marked_blocks_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n\nintro\n\n<!-- benchmark:speed -->\nold table\n"
+                      "<!-- /benchmark:speed -->\n\nmiddle\n\n<!-- benchmark:broken -->\nkept\n"
+                      "<!-- /benchmark:broken -->\n<!-- benchmark:absent -->\nalso kept\n"
+                      "<!-- /benchmark:absent -->\nend\n")
+    report = _report(speed="# Speed on CPU\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", broken=None)
+    assert run_all.update_readme(readme, report) == ["speed"]
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nintro\n\n<!-- benchmark:speed -->\nCommand: "
+                           "`python speed.py` - Test CPU, 2 logical cores, torch 9.9, load "
+                           "average 0.50 at the start of the report; 12 s (2026-01-01, "
+                           "commit abc1234).\n\n**Speed on CPU**\n\n| a | b |\n|---|---|\n"
+                           "| 1 | 2 |\n<!-- /benchmark:speed -->\n\nmiddle\n")
+    assert "old table" not in text
+    assert "<!-- benchmark:broken -->\nkept\n" in text  # a failed script keeps the old block
+    assert "<!-- benchmark:absent -->\nalso kept\n" in text
+    assert text.endswith("end\n") and text.count("# ") == 1  # script headings are demoted
+    # idempotent: a second fill changes nothing
+    assert run_all.update_readme(readme, report) == ["speed"]
+    assert readme.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+
+
+def test_update_readme_cli_needs_a_report(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- benchmark:x -->\n<!-- /benchmark:x -->\n")
+    assert run_all.main(["--update-readme", str(readme), "--out", str(tmp_path / "none")]) == 2
+    assert "run python -m benchmarks first" in capsys.readouterr().err
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "report.json").write_text(json.dumps(_report(x="| v |\n|---|\n| 3 |")))
+    assert run_all.main(["--update-readme", str(readme), "--out", str(tmp_path / "r")]) == 0
+    assert "| 3 |\n<!-- /benchmark:x -->" in readme.read_text()
