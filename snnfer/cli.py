@@ -442,6 +442,10 @@ def convert_cmd(
         float | None, typer.Option(help="Frame rate of frame folders / override (CASME II: 200).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Emulator seed.")] = 0,
+    timestamps: Annotated[
+        str | None, typer.Option(help="Event time rule: linear (exact crossing times, the "
+                                      "default) | uniform | v2e (v2e's rule, fastest).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Convert videos and frame folders to event files with the DVS emulator.
@@ -450,11 +454,14 @@ def convert_cmd(
     OUT/conversion_report.json and the run continues; exits non-zero if every clip failed.
 
     Example: snnfer convert videos/ events/ --align-faces --size 112 --workers 2
+
+    Example: snnfer convert videos/ events/ --timestamps v2e --shard 0/4
     """
     from snnfer.data.convert import ClipConverter, convert_folder, parse_shard, report_name
 
+    options = {"timestamps": timestamps} if timestamps else {}
     converter = ClipConverter(align_faces=align_faces, size=size or None, preset=preset,
-                              fps=fps, seed=seed)
+                              fps=fps, seed=seed, emulator_options=options)
     report = convert_folder(input_dir, output_dir, converter, fmt=fmt, workers=workers,
                             shard=shard, progress=not quiet)
     typer.echo(report.summary())

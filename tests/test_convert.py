@@ -181,3 +181,21 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "K/N" in capsys.readouterr().err
     assert main(["convert", str(tmp_path / "in"), str(tmp_path / "o5"), "--format", "mat"]) == 2
     assert "format" in capsys.readouterr().err
+
+
+def test_cli_timestamps_rule_reaches_the_emulator(tmp_path):
+    """--timestamps v2e converts with v2e's event-time rule: the same events as a converter
+    built with that option, and (for this clip) other timestamps than the default rule."""
+    write_video(tmp_path / "in" / "happy" / "a.mp4", moving_blob_clip(6, 32, 0), fps=25)
+    for rule in ("v2e", None):
+        args = ["--timestamps", rule] if rule else []
+        assert main(["convert", str(tmp_path / "in"), str(tmp_path / f"out-{rule}"), "--size",
+                     "16", "--quiet", *args]) == 0
+    got, _ = read_events(tmp_path / "out-v2e" / "happy" / "a.h5")
+    default, _ = read_events(tmp_path / "out-None" / "happy" / "a.h5")
+    want, _ = ClipConverter(size=16, emulator_options={"timestamps": "v2e"})(
+        tmp_path / "in" / "happy" / "a.mp4")
+    np.testing.assert_array_equal(got, want)
+    assert len(got) == len(default) and not np.array_equal(got["t"], default["t"])
+    assert main(["convert", str(tmp_path / "in"), str(tmp_path / "bad"), "--timestamps",
+                 "exact"]) == 2
