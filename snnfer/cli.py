@@ -357,10 +357,15 @@ def energy_cmd(
     plot: Annotated[str | None, typer.Option(help="Write a bar chart PNG.")] = None,
     execution: Annotated[str, typer.Option(
         help="Implementation timed for latency: fast, reference or compile.")] = "fast",
+    kw: Annotated[list[str] | None, typer.Option(
+        "--kw", help="Keyword argument for one model, as name.key=value (YAML value; "
+                     "repeatable), e.g. hecnet_snn.spiking=all.")] = None,
 ) -> None:
     """Params, GMACs, ACs, estimated/measured energy and latency of registered models.
 
     Example: snnfer energy --models c3d cs3d --input 3x16x112x112 --plot energy.png
+
+    Example: snnfer energy --models hecnet hecnet_snn --preset small --kw hecnet_snn.spiking=all
     """
     import json
 
@@ -376,12 +381,22 @@ def energy_cmd(
         if not sep or not name or not path:
             raise SnnferError(f"--weights must be name=path, got {item!r}")
         checkpoints[name] = path
+    per_model: dict[str, dict] = {}
+    for item in kw or []:
+        target, sep, value = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise SnnferError(f"--kw must be name.key=value, got {item!r}")
+        import yaml
+
+        per_model.setdefault(name, {})[key] = yaml.safe_load(value)
     comparison = compare_models(
         names, parse_input_shape(input) if input else None, preset=preset, tech=tech,
         batch_size=batch, latency_batch=latency_batch, latency_runs=runs, measure=measure,
         power_source=source, measure_runs=measure_runs, weights=checkpoints,
         power_kwargs={"idle_s": idle_s, "interval_s": interval_s, "root": sysfs_root},
-        calibrate_bn=calibrate_bn, input_kind=input_kind, seed=seed, execution=execution)
+        calibrate_bn=calibrate_bn, input_kind=input_kind, seed=seed, execution=execution,
+        per_model_kwargs=per_model)
     typer.echo(comparison.to_markdown())
     if layers:
         for row in comparison.rows:

@@ -186,8 +186,10 @@ class EnergyComparison:
     notes: tuple[str, ...]
 
     def row(self, name: str) -> ModelEnergy:
+        """The row of model ``name`` (its label, or the registered name of a row labelled
+        ``name(key=value, ...)``)."""
         for r in self.rows:
-            if r.name == name:
+            if r.name == name or r.name.split("(", 1)[0] == name:
                 return r
         raise ArgumentError(f"no model {name!r} in this comparison; have "
                             f"{[r.name for r in self.rows]}")
@@ -280,6 +282,7 @@ def compare_models(
     num_classes: int = 7,
     model_kwargs: Mapping[str, Any] | None = None,
     execution: str = "fast",
+    per_model_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EnergyComparison:
     """Build each registered model and measure it (see the module docstring).
 
@@ -296,6 +299,10 @@ def compare_models(
     ``"compile"`` (see :meth:`snnfer.models.ClipClassifier.set_execution`). Operation
     counts always see the reference structure (the counting hooks select it), so GMACs,
     ACs and estimated energy do not depend on it.
+
+    ``model_kwargs`` go to every model's constructor; ``per_model_kwargs`` maps a model name
+    to keyword arguments for that model only (e.g. ``{"hecnet_snn": {"spiking": "all"}}``);
+    such a row is labelled ``name(key=value, ...)``.
     """
     from snnfer.fastpath import set_execution
     from snnfer.fastpath.execution import check_mode
@@ -324,10 +331,16 @@ def compare_models(
     if input_shape is not None:
         t, c, h, w = input_shape
         kw.update(in_channels=c, input_size=(t, h, w))
+    own = {k: dict(v) for k, v in (per_model_kwargs or {}).items()}
+    unknown = sorted(set(own) - set(names))
+    if unknown:
+        raise ArgumentError(f"per-model keyword arguments for {unknown}, which are not among "
+                            f"the compared models {list(names)}")
     built = []
     for name in names:
         torch.manual_seed(seed)
-        model = create_model(name, num_classes=num_classes, preset=preset, **kw)
+        model = create_model(name, num_classes=num_classes, preset=preset,
+                             **{**kw, **own.get(name, {})})
         x = example_inputs(model, input_shape, batch_size, input_kind, seed)
         if name in weights:
             load_weights(model, weights[name])
@@ -356,9 +369,12 @@ def compare_models(
                     reading = meter.measure(lambda m=model, i=mi: i.call(m), runs=measure_runs)
                 measured = reading.per_run_mj / b
             shape = _shape_text(as_model_inputs(model, x))
-            as_in_paper = preset == "paper" and shape == "3x16x112x112" and not model_kwargs
+            as_in_paper = (preset == "paper" and shape == "3x16x112x112" and not model_kwargs
+                           and not own.get(name))
+            label = name + ("(" + ", ".join(f"{k}={v}" for k, v in own[name].items()) + ")"
+                            if own.get(name) else "")
             rows.append(ModelEnergy(
-                name, shape, ops.params, ops.thop_macs / b / 1e9, ops.total_macs / b / 1e9,
+                label, shape, ops.params, ops.thop_macs / b / 1e9, ops.total_macs / b / 1e9,
                 report.total_acs / b / 1e9, report.total_sparse_macs / b / 1e9,
                 report.per_sample_mj, dense.per_sample_mj, latency, latency_batch, measured,
                 source, PAPER_GMACS.get(name) if as_in_paper else None, report))
