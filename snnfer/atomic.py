@@ -14,6 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _process_umask() -> int:
+    mask = os.umask(0o022)  # read by setting; restored at once (done once, at import)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _process_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success.
@@ -21,7 +30,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     The temporary name is hidden (leading dot), contains ``.tmp`` and ends with
     ``path``'s suffix (or ``suffix``), so libraries that dispatch on the extension
     (numpy, PIL, OpenCV) still work. On error the temporary file is removed and the
-    destination is left untouched.
+    destination is left untouched. The result gets the permissions a plain ``open`` would
+    give (``0o666`` minus the umask), or keeps those of the file it replaces.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -33,6 +43,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp_name)
     try:
         yield tmp
+        try:
+            mode = dest.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
