@@ -300,9 +300,13 @@ README_BLOCK = re.compile(r"(?P<open><!-- benchmark:(?P<name>[\w.-]+) -->\n)(?P<
                           r"(?P<close><!-- /benchmark:(?P=name) -->)", re.S)
 
 
+PROGRESS_LINE = re.compile(r"^(\[\d+/\d+\] |command: )")
+
+
 def readme_block(entry: dict[str, Any], machine: dict[str, Any]) -> str:
     """One script's README block: command, machine line, its markdown output (headings
-    turned into bold lines so they do not break the README's outline)."""
+    turned into bold lines so they do not break the README's outline; progress lines and
+    the script's echo of its own command left out)."""
     load = machine.get("load_average_at_start") or [float("nan")]
     head = (f"Command: `{entry['command']}` - {machine.get('cpu', '?')}, "
             f"{machine.get('cores', '?')} logical cores, torch {machine.get('torch', '?')}, "
@@ -310,6 +314,8 @@ def readme_block(entry: dict[str, Any], machine: dict[str, Any]) -> str:
             f"({machine.get('date', '?')}, commit {machine.get('git_commit') or 'unknown'}).")
     body = []
     for line in entry["stdout"].strip().splitlines():
+        if PROGRESS_LINE.match(line):
+            continue  # "[3/14] ..." progress and the script's own "command: ..." echo
         heading = re.match(r"#+\s+(.*)", line)
         body.append(f"**{heading.group(1).strip()}**" if heading else line)
     return head + "\n\n" + "\n".join(body).strip() + "\n"

@@ -200,7 +200,9 @@ def test_update_readme_fills_marked_blocks_only(tmp_path):
                       "<!-- /benchmark:speed -->\n\nmiddle\n\n<!-- benchmark:broken -->\nkept\n"
                       "<!-- /benchmark:broken -->\n<!-- benchmark:absent -->\nalso kept\n"
                       "<!-- /benchmark:absent -->\nend\n")
-    report = _report(speed="# Speed on CPU\n\n| a | b |\n|---|---|\n| 1 | 2 |\n", broken=None)
+    report = _report(speed="[1/2] warm-up: 0.1 min so far\n# Speed on CPU\n\n| a | b |\n"
+                           "|---|---|\n| 1 | 2 |\ncommand: python speed.py --json /tmp/x (3 s)\n",
+                     broken=None)
     assert run_all.update_readme(readme, report) == ["speed"]
     text = readme.read_text()
     assert text.startswith("# Title\n\nintro\n\n<!-- benchmark:speed -->\nCommand: "
