@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from snnfer.atomic import atomic_write_text
 from snnfer.data.synthetic import SyntheticSEE
+from snnfer.errors import ArgumentError
 from snnfer.models import TABLE2_ROWS
 from snnfer.train import list_datasets, preset_config, register_dataset, run_training
 from snnfer.train.see_tables import table1_markdown, table1_values
@@ -122,11 +123,24 @@ def configs() -> tuple[list[Config], dict[str, str], dict[str, str]]:
     return list(unique.values()), table2, lighting
 
 
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What a finished run's numbers depend on besides its configuration and seed."""
+    return {"quick": bool(args.quick), "epochs": args.epochs, "subjects": args.subjects,
+            "test_subjects": args.test_subjects, "batch_size": args.batch_size,
+            "energy_clips": args.energy_clips}
+
+
 def run_config(c: Config, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Train + test one configuration (reusing a finished run) and price it."""
+    """Train + test one configuration (reusing a finished run made with the same settings;
+    results written before settings were recorded are reused as they are) and price it."""
     run_dir = Path(args.out) / c.key / f"seed{seed}"
+    settings = run_settings(args)
     if (run_dir / "result.json").is_file():
-        return json.loads((run_dir / "result.json").read_text())
+        done = json.loads((run_dir / "result.json").read_text())
+        if done.get("settings", settings) != settings:
+            raise ArgumentError(f"{run_dir} holds a run finished with {done['settings']}, this "
+                                f"run asks for {settings}; pass another --out")
+        return done
     kwargs = dict(c.kwargs)
     if args.quick:
         kwargs.update(QUICK_SEEN if c.model == "seen" else QUICK_HEC)
@@ -144,7 +158,7 @@ def run_config(c: Config, seed: int, args: argparse.Namespace) -> dict[str, Any]
     summary = run_training(cfg, run_dir, resume=resume).summary
     result = {"test": summary["test"], "params": summary["cost"]["params"],
               "gmacs": summary["cost"]["gmacs"], "train_s": time.perf_counter() - start,
-              **clip_energy(run_dir, args.energy_clips)}
+              **clip_energy(run_dir, args.energy_clips), "settings": settings}
     atomic_write_text(run_dir / "result.json", json.dumps(result, indent=2))
     return result
 
@@ -217,12 +231,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest on a shared 2-core machine)")
     p.add_argument("--only", default=None, help="comma-separated config keys to run")
-    p.add_argument("--out", default="runs/hecnet_ablation")
+    p.add_argument("--out", default=None,
+                   help="run folder (default runs/hecnet_ablation, runs/hecnet_ablation-quick "
+                        "with --quick); finished runs in it are reused")
     p.add_argument("--json", default=None,
                    help="also write the per-run results (results.json's content) here")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: tiny widths, 16x16, 2 subjects, 1 epoch, seed 0")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = "runs/hecnet_ablation" + ("-quick" if args.quick else "")
     if args.quick:
         args.seeds, args.epochs, args.subjects, args.test_subjects = "0", 1, 2, 1
         args.energy_clips = 2

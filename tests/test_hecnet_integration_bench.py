@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnfer.errors import ArgumentError
 from snnfer.models import TABLE2_ROWS
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "hecnet_ablation.py"
@@ -64,3 +65,18 @@ def test_quick_run_prints_table2_and_the_lighting_table(bench, tmp_path):
     assert (tmp_path / "hecnet" / "seed0" / "result.json").stat().st_mtime_ns == stamp
     assert json.loads(js.read_text())["hecnet"][0]["energy_mj"] == pytest.approx(
         json.loads((tmp_path / "results.json").read_text())["hecnet"][0]["energy_mj"])
+    # a finished run is only reused by a run with the same settings: a full-size run (or one
+    # with another batch size) on the quick run's folder is an error, not a mix of results
+    with pytest.raises(ArgumentError, match="pass another --out"):
+        bench.main(["--quick", "--out", str(tmp_path), "--only", "hecnet", "--batch-size", "8"])
+    with pytest.raises(ArgumentError, match="'quick': True"):
+        bench.main(["--out", str(tmp_path), "--only", "hecnet"])
+    assert json.loads((tmp_path / "hecnet" / "seed0" / "result.json").read_text())[
+        "settings"] == {"quick": True, "epochs": 1, "subjects": 2, "test_subjects": 1,
+                        "batch_size": 16, "energy_clips": 2}
+
+
+def test_quick_and_full_runs_have_separate_default_folders(bench):
+    assert bench.parse_args([]).out == "runs/hecnet_ablation"
+    assert bench.parse_args(["--quick"]).out == "runs/hecnet_ablation-quick"
+    assert bench.parse_args(["--quick", "--out", "x"]).out == "x"
