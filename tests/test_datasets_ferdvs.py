@@ -30,6 +30,22 @@ def test_samples_labels_and_folds(tmp_path, header):
     assert {s.extra["subset"] for s in test.samples} == {"test"}
 
 
+def test_root_may_be_one_datasets_folder_under_any_name(tmp_path):
+    """`--data /data/FerDVS/CKPlusDVS` names its dataset; a renamed dataset folder works too;
+    a root that is one set's folder but a dataset argument naming another is an error."""
+    fx = make_ferdvs_tree(tmp_path, dataset="CKPlusDVS", subjects=2)
+    ck = FerDVS(fx["base"])                                     # dataset from the folder name
+    assert ck.dataset == "CKPlusDVS" and len(ck) == 12
+    assert FerDVS(fx["base"], dataset="CK+").dataset == "CKPlusDVS"
+    with pytest.raises(ArgumentError, match="is the CKPlusDVS folder but dataset='MMI'"):
+        FerDVS(fx["base"], dataset="MMI")
+    renamed = fx["base"].rename(tmp_path / "ck_events")
+    other = FerDVS(renamed, dataset="CK+")                      # any folder holding folds.csv
+    assert other.dataset == "CKPlusDVS" and len(other) == 12
+    assert [s.path for s in other.samples] == [
+        s.path.replace(str(fx["base"]), str(renamed)) for s in ck.samples]
+
+
 def test_bad_input(tmp_path):
     fx = make_ferdvs_tree(tmp_path, subjects=1)
     with pytest.raises(ArgumentError, match="not a FerDVS dataset"):

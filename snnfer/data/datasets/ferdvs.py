@@ -69,8 +69,10 @@ class FerDVS(EventDataset):
     """A FerDVS dataset: ``([T, C, H, W], label)`` per sequence.
 
     Args:
-        root: the FerDVS folder (holding ``<Dataset>/``) or the ``<Dataset>`` folder itself.
-        dataset: ADFESDVS, CASIADVS, CKPlusDVS or MMIDVS (also ADFES, CASIA, CK+, MMI).
+        root: the FerDVS folder (holding ``<Dataset>/``) or one dataset's folder itself (the
+            one holding ``folds.csv``, under any name).
+        dataset: ADFESDVS, CASIADVS, CKPlusDVS or MMIDVS (also ADFES, CASIA, CK+, MMI);
+            default: the root's own folder name when it is one of these, else ADFESDVS.
         fold: which ``folds.csv`` column defines ``split`` and ``extra["subset"]`` (0-9).
         split: ``"train"``, ``"test"`` or ``None`` (every sample; ``subset`` still set).
         transform / augment / cache_dir: see :class:`EventDataset`.
@@ -79,18 +81,24 @@ class FerDVS(EventDataset):
     ``folds`` (the ten 0/1 test flags).
     """
 
-    def __init__(self, root: str | os.PathLike, dataset: str = "ADFESDVS", fold: int = 0,
+    def __init__(self, root: str | os.PathLike, dataset: str | None = None, fold: int = 0,
                  split: str | None = None, transform: Representation | None = None,
                  augment: Augmentation | None = None,
                  cache_dir: str | os.PathLike | None = None):
         super().__init__(transform, augment, cache_dir)
         base = check_root(root, "FerDVS")
-        name = _ALIASES.get(norm_name(dataset))
+        # root is either the FerDVS folder (holding <Dataset>/) or one dataset's folder (it
+        # holds folds.csv); a dataset folder named like a FerDVS set names the dataset
+        own = _ALIASES.get(norm_name(base.name)) if (base / "folds.csv").is_file() else None
+        name = (own or "ADFESDVS") if dataset is None else _ALIASES.get(norm_name(dataset))
         if name is None:
             raise ArgumentError(f"dataset {dataset!r} is not a FerDVS dataset; choose from "
                                 f"{', '.join(FERDVS_DATASETS)}")
+        if own is not None and own != name:
+            raise ArgumentError(f"root {str(base)!r} is the {own} folder but dataset={dataset!r} "
+                                f"asks for {name}; pass the FerDVS folder or {name}'s own")
         self.dataset = name
-        self.root = base if (base / "folds.csv").is_file() and base.name == name else base / name
+        self.root = base if (base / "folds.csv").is_file() else base / name
         folds = self.root / "folds.csv"
         if not folds.is_file():
             raise DatasetError(f"FerDVS folds file {folds} does not exist (expected "
