@@ -12,6 +12,7 @@ import torch
 from snnfer.cli import main
 from snnfer.data.base import FERDataset, SampleInfo
 from snnfer.train.data import list_datasets, register_dataset
+from tests.conftest import error_line
 from tests.train_fixtures import SHAPE, ToyFER
 
 
@@ -35,12 +36,6 @@ if "toy_dir" not in list_datasets():
 
 TRAIN = ["train", "--model", "toy_snn", "--dataset", "toy", "--preset", "small",
          "--no-progress", "--set", "data.batch_size=8", "--set", "train.tensorboard=false"]
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    return err
 
 
 def test_train_resume_evaluate_predict(tmp_path, capsys):
@@ -89,7 +84,7 @@ def test_train_errors_are_one_line(tmp_path, capsys, case, args, match):
     argv = [*TRAIN, "--epochs", "1", "--out", str(tmp_path / "r")]
     # later options win in typer: put the case's options last
     assert main(argv + args) == 2, case
-    assert re.search(match, _error_line(capsys)), case
+    assert re.search(match, error_line(capsys)), case
     assert not (tmp_path / "r" / "checkpoints").exists()  # nothing trained
 
 
@@ -97,14 +92,14 @@ def test_empty_data_folder(tmp_path, capsys):
     (tmp_path / "data").mkdir()
     assert main([*TRAIN, "--dataset", "toy_dir", "--data", str(tmp_path / "data"),
                  "--out", str(tmp_path / "r")]) == 2
-    assert "dataset 'toy_dir' found no samples in" in _error_line(capsys)
+    assert "dataset 'toy_dir' found no samples in" in error_line(capsys)
 
 
 def test_class_missing_from_a_split(tmp_path, capsys):
     data = _write_dir(tmp_path / "data", {"angry": 6, "happy": 6, "sad": 1})
     assert main([*TRAIN, "--dataset", "toy_dir", "--data", str(data),
                  "--out", str(tmp_path / "r")]) == 2
-    err = _error_line(capsys)
+    err = error_line(capsys)
     assert "holdout: the test split has no samples of class(es) 'sad' (label 2)" in err
     assert not (tmp_path / "r").exists()
 
@@ -113,7 +108,7 @@ def test_config_with_unknown_keys(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("optim:\n  lrr: 0.1\n")
     assert main([*TRAIN, "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
-    assert "unknown config key(s) ['optim.lrr']" in _error_line(capsys)
+    assert "unknown config key(s) ['optim.lrr']" in error_line(capsys)
 
 
 def test_incompatible_checkpoint(tmp_path, capsys):
@@ -121,24 +116,24 @@ def test_incompatible_checkpoint(tmp_path, capsys):
     assert main([*TRAIN, "--epochs", "1", "--out", str(run)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--dataset", "toy4", "--no-progress"]) == 2
-    assert "was trained for 3 classes" in _error_line(capsys)
+    assert "was trained for 3 classes" in error_line(capsys)
     assert main(["train", "--out", str(run), "--resume", "--model", "toy_fusion",
                  "--no-progress"]) == 2
-    assert "holds model 'toy_snn' but model 'toy_fusion' was requested" in _error_line(capsys)
+    assert "holds model 'toy_snn' but model 'toy_fusion' was requested" in error_line(capsys)
     assert main(["evaluate", str(tmp_path / "nope"), "--no-progress"]) == 2
-    assert "does not exist" in _error_line(capsys)
+    assert "does not exist" in error_line(capsys)
     assert main(["predict", str(run), str(tmp_path / "missing.h5")]) == 2
-    assert "input" in _error_line(capsys)
+    assert "input" in error_line(capsys)
     (tmp_path / "x.xyz").write_text("?")
     assert main(["predict", str(run), str(tmp_path / "x.xyz")]) == 2
-    assert "unsupported input" in _error_line(capsys)
+    assert "unsupported input" in error_line(capsys)
 
 
 def test_resume_without_a_run(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "none"), "--resume"]) == 2
-    assert "nothing to resume" in _error_line(capsys)
+    assert "nothing to resume" in error_line(capsys)
     assert main(["train", "--resume"]) == 2
-    assert "--resume needs --out" in _error_line(capsys)
+    assert "--resume needs --out" in error_line(capsys)
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "demo"])

@@ -20,6 +20,7 @@ from snnfer.train import compute_metrics, evaluate_checkpoint
 from snnfer.train.config import ModelConfig
 from snnfer.train.modalities import input_channels, model_input_shape, native_data_options
 from snnfer.train.see_tables import table1_markdown, table1_values
+from tests.conftest import error_line
 from tests.dataset_fixtures import make_see_tree
 from tests.test_hecnet_integration import SEE_OPTIONS, TINY_HEC, TINY_SEEN
 
@@ -37,12 +38,6 @@ def _one_thread():
 
 def _kwargs(kw: dict) -> list[str]:
     return ["--set", f"model.kwargs={json.dumps(kw)}"]
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    return err
 
 
 def test_cli_hecnet_snn_on_synthetic_see(tmp_path, capsys):
@@ -76,7 +71,7 @@ def test_cli_hecnet_snn_on_synthetic_see(tmp_path, capsys):
     assert pred["label"] == max(pred["probabilities"], key=pred["probabilities"].get)
     torch.save({"event": x["event"]}, tmp_path / "events_only.pt")
     assert main(["predict", str(run), str(tmp_path / "events_only.pt")]) == 2
-    assert "sample lacks modality(ies) ['rgb']" in _error_line(capsys)
+    assert "sample lacks modality(ies) ['rgb']" in error_line(capsys)
 
 
 @pytest.fixture
@@ -147,7 +142,7 @@ def test_two_modality_models_reject_mismatched_data(tmp_path, capsys):
                  'data.options={"num_subjects": 2, "clips_per_class": 2, "size": 16}',
                  "--out", str(tmp_path / "a")]) == 2
     assert "takes modalities ['event', 'rgb'] but the data gives a single tensor" in \
-        _error_line(capsys)
+        error_line(capsys)
     # a single-input model (no modalities) on paired data
     model = nn.Conv3d(3, 4, 1)
     model.default_input_shape = (4, 3, 16, 16)

@@ -37,6 +37,7 @@ __all__ = [
     "input_channels",
     "model_input_shape",
     "native_data_options",
+    "takes_one_tensor",
 ]
 
 
@@ -44,6 +45,12 @@ def declared_modalities(model: nn.Module) -> tuple[str, ...]:
     """``model.modalities`` as a tuple (empty for single-input models)."""
     mods = getattr(model, "modalities", None)
     return tuple(mods) if mods else ()
+
+
+def takes_one_tensor(model: nn.Module) -> bool:
+    """True for single-input models (no declared modalities, one declared input shape)."""
+    return not declared_modalities(model) and not isinstance(
+        getattr(model, "default_input_shape", None), Mapping)
 
 
 def _declared_shape(model: nn.Module, modality: str) -> list[int] | None:

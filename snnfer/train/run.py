@@ -35,7 +35,12 @@ from snnfer.train.config import ModelConfig, RunConfig
 from snnfer.train.data import FERSubset, build_dataset, collate
 from snnfer.train.distributed import DistContext, init_distributed
 from snnfer.train.metrics import compute_metrics
-from snnfer.train.modalities import input_channels, model_input_shape, native_data_options
+from snnfer.train.modalities import (
+    input_channels,
+    model_input_shape,
+    native_data_options,
+    takes_one_tensor,
+)
 from snnfer.train.protocols import Fold, make_folds
 from snnfer.train.trainer import Trainer, forward, seed_everything
 
@@ -68,11 +73,6 @@ def build_model(cfg: ModelConfig, num_classes: int, in_channels: int | None) -> 
     if in_channels is not None:
         kw["in_channels"] = in_channels
     return create_model(cfg.name, num_classes=num_classes, **kw)
-
-
-def _takes_one_tensor(model: nn.Module) -> bool:
-    declared = getattr(model, "default_input_shape", None)
-    return not getattr(model, "modalities", None) and not isinstance(declared, dict)
 
 
 def _shape_of(x: Any) -> Any:
@@ -136,7 +136,7 @@ def _run(cfg: RunConfig, out_dir: str | Path | None, resume: bool, dataset: FERD
     sample, _ = dataset[0]
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     probe, in_channels = _probe_model(cfg.model, len(dataset.classes), sample)
-    if isinstance(sample, dict) and len(sample) == 1 and _takes_one_tensor(probe):
+    if isinstance(sample, dict) and len(sample) == 1 and takes_one_tensor(probe):
         # a one-modality dict (e.g. SEE(modalities=["event"])) for a one-input model (CS3D)
         sample = next(iter(sample.values()))
     input_shape = model_input_shape(probe, sample)
