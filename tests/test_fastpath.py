@@ -287,8 +287,7 @@ def test_folded_weights_cache_follows_parameter_updates():
 
 @pytest.mark.parametrize("kernel", [(1, 2, 2), (2, 2, 2), (1, 1, 1)])
 def test_index_free_max_pool_equals_max_pool3d(kernel):
-    from snnfer.fastpath.convs import as_logical, to_base
-    from snnfer.fastpath.factorized import max_pool_values
+    from snnfer.fastpath.convs import as_logical, max_pool_values, to_base
 
     x = torch.randn(2, 5, 5, 7, 9)  # odd sizes: floor mode crops
     x[0, 1, 2, 3, 4] = float("nan")

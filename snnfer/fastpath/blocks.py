@@ -18,9 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from snnfer.fastpath.convs import as_logical
 from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
 from snnfer.fastpath.execution import fast_enabled
 from snnfer.fastpath.fuse import folded_conv
+from snnfer.fastpath.tiled import supports_tiled_conv, tiled_conv_bn_act, use_tiling
 
 __all__ = ["activation_forward", "attention_forward", "conv_bn_act_forward",
            "supports_attention", "supports_conv_bn_act"]
@@ -90,9 +92,20 @@ def supports_conv_bn_act(block: nn.Module, x: object) -> bool:
             and not (block.training and x.numel() // x.shape[1] <= 1))
 
 
-def conv_bn_act_forward(block: nn.Module, x: Tensor) -> Tensor:
-    """``act(BN(conv(x)))`` on channels-last memory; BN folded in eval mode."""
+def conv_bn_act_forward(block: nn.Module, x: Tensor,
+                        pool: tuple[int, int, int] | None = None) -> Tensor:
+    """``act(BN(conv(x)))`` on channels-last memory; BN folded in eval mode. With
+    ``pool`` (a max-pool kernel, stride = kernel) the pooled result, or ``None`` when
+    the block is not large enough to run cache-tiled (:mod:`snnfer.fastpath.tiled`);
+    large blocks run tiled without ``pool`` too."""
     conv, bn = block.conv, block.bn
+    act = activation_of(block.act)
+    b, _, t, h, w = x.shape
+    if act is not None and supports_tiled_conv(block) and use_tiling(
+            (b, t, h, w, conv.out_channels), x.element_size(), bn):
+        return as_logical(tiled_conv_bn_act(block, x, act, pool))
+    if pool is not None:
+        return None
     x = x.contiguous(memory_format=torch.channels_last_3d)
     args = (conv.stride, conv.padding, conv.dilation, conv.groups)
     if type(bn) is nn.Identity or bn.training or bn.running_mean is None:

@@ -32,6 +32,7 @@ __all__ = [
     "depthwise",
     "depthwise_input_grad",
     "frames",
+    "max_pool_values",
     "pointwise",
     "pointwise_add_",
     "pointwise_input_grad",
@@ -202,3 +203,31 @@ def weight_grad(grad: Tensor, base: Tensor, weight: Tensor, kind: str) -> Tensor
     gw = torch.ops.aten.convolution_backward(g4, inp, w4, None, [1, 1], pad, [1, 1], False,
                                              [0, 0], groups, [False, True, False])[1]
     return gw.reshape(weight.shape)
+
+
+# -- pooling -------------------------------------------------------------------------
+def max_pool_values(base: Tensor, kernel: tuple[int, int, int],
+                    out: Tensor | None = None) -> Tensor:
+    """Non-overlapping max-pool (floor mode) of a base ``[B, T, H, W, C]``, written into
+    ``out`` if given: element-wise maxima of strided views, one window axis at a time
+    (time, rows, then columns: the first stages read whole contiguous rows, each stage
+    shrinks the data), no arg-max indices. NaN propagates, as in ``max_pool3d``."""
+    b, t, h, w, c = base.shape
+    kt, kh, kw = kernel
+    tt, hh, ww = t // kt, h // kh, w // kw
+    v = base[:, :tt * kt, :hh * kh, :ww * kw].reshape(b, tt, kt, hh, kh, ww, kw, c) \
+        if (tt * kt, hh * kh, ww * kw) != (t, h, w) else base.view(b, tt, kt, hh, kh, ww, kw, c)
+    v = v.select(2, 0) if kt == 1 else _max_axis(v, 2, out if kh == kw == 1 else None)
+    v = v.select(3, 0) if kh == 1 else _max_axis(v, 3, out if kw == 1 else None)
+    v = v.select(4, 0) if kw == 1 else _max_axis(v, 4, out)
+    if kt == kh == kw == 1:
+        return v.contiguous() if out is None else out.copy_(v)
+    return v
+
+
+def _max_axis(v: Tensor, axis: int, out: Tensor | None) -> Tensor:
+    """Maximum over ``v``'s (small) window axis ``axis``."""
+    r = torch.maximum(v.select(axis, 0), v.select(axis, 1), out=out)
+    for i in range(2, v.shape[axis]):
+        torch.maximum(r, v.select(axis, i), out=r)
+    return r

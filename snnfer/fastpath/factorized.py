@@ -31,6 +31,7 @@ from snnfer.fastpath.convs import (
     as_logical,
     depthwise,
     depthwise_input_grad,
+    max_pool_values,
     pointwise_add_,
     pointwise_input_grad,
     rows,
@@ -46,9 +47,9 @@ from snnfer.fastpath.elementwise import (
 )
 from snnfer.fastpath.execution import fast_enabled, keep_graph
 from snnfer.fastpath.pwbn import PointwiseBN, pointwise_bn
+from snnfer.fastpath.tiled import tiled_factorized, use_tiling
 
-__all__ = ["PoolSpec", "factorized_forward", "max_pool_values", "pool_spec",
-           "supports_factorized"]
+__all__ = ["PoolSpec", "factorized_forward", "pool_spec", "supports_factorized"]
 
 
 @dataclass(frozen=True)
@@ -106,24 +107,6 @@ def _pool_forward(o: Tensor, pool: PoolSpec) -> Tensor:
     return to_base(y)
 
 
-def max_pool_values(base: Tensor, kernel: tuple[int, int, int]) -> Tensor:
-    """Non-overlapping max-pool (floor mode) of a base ``[B, T, H, W, C]``: the maximum over
-    the ``kt * kh * kw`` strided views of the window positions (NaN propagates, as in
-    ``max_pool3d``)."""
-    b, t, h, w, c = base.shape
-    kt, kh, kw = kernel
-    tt, hh, ww = t // kt, h // kh, w // kw
-    v = base[:, :tt * kt, :hh * kh, :ww * kw].reshape(b, tt, kt, hh, kh, ww, kw, c) \
-        if (tt * kt, hh * kh, ww * kw) != (t, h, w) else base.view(b, tt, kt, hh, kh, ww, kw, c)
-    views = [v[:, :, i, :, j, :, k] for i in range(kt) for j in range(kh) for k in range(kw)]
-    if len(views) == 1:
-        return views[0].contiguous()
-    out = torch.maximum(views[0], views[1])
-    for view in views[2:]:
-        torch.maximum(out, view, out=out)
-    return out
-
-
 def _pool_backward_(g: Tensor, o: Tensor, pool: PoolSpec) -> Tensor:
     """Input gradient of the max-pool, written into ``o``'s memory; the arg-max is
     recomputed from ``o`` (PyTorch's own kernel, so ties resolve as in the reference)."""
@@ -153,7 +136,13 @@ def _block_sum(block_x: Tensor, d: Tensor, pw2: PointwiseBN, wsc: Tensor | None,
 
 def _inference(block: nn.Module, x: Tensor, cfg: _Config) -> Tensor:
     """No-autograd forward: BatchNorm folded into the point-wise convolutions (running or
-    batch statistics), neurons applied in place, act1's buffer reused for the sum."""
+    batch statistics), neurons applied in place, act1's buffer reused for the sum; large
+    blocks with running statistics run cache-tiled (:mod:`snnfer.fastpath.tiled`)."""
+    b, t, h, w, _ = x.shape
+    if use_tiling((b, t, h, w, block.c_out), x.element_size(), cfg.bn1, cfg.bn2) and (
+            cfg.pool is None or cfg.pool.stride == cfg.pool.kernel):
+        return tiled_factorized(block, x, cfg.act1, cfg.act2,
+                                cfg.pool.kernel if cfg.pool is not None else None)
     wsc, bsc = _shortcut_weight(block)
     t1 = depthwise(x, block.dw_temporal.weight, "t")
     y1 = pointwise_bn(block.pw1.weight, cfg.bn1, t1, block.pw1.bias).forward(t1)

@@ -49,11 +49,10 @@ from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
 from snnfer.fastpath.blocks import conv_bn_act_forward, supports_conv_bn_act
-from snnfer.fastpath.convs import as_logical, to_base
+from snnfer.fastpath.convs import as_logical, max_pool_values, to_base
 from snnfer.fastpath.execution import fast_enabled, has_hooks
 from snnfer.fastpath.factorized import (
     factorized_forward,
-    max_pool_values,
     pool_spec,
     supports_factorized,
 )
@@ -233,6 +232,11 @@ def _conv_stage(conv: nn.Module, pool: nn.Module, fast: bool, x: Tensor) -> Tens
     spec = pool_spec(pool) if fast else None
     if spec is not None and isinstance(conv, FactorizedConv3d) and supports_factorized(conv, x):
         return factorized_forward(conv, x, pool)
+    if spec is not None and spec.stride == spec.kernel and isinstance(conv, ConvBNAct3d) \
+            and supports_conv_bn_act(conv, x) and not has_hooks(pool):
+        y = conv_bn_act_forward(conv, x, spec.kernel)  # block + pool, cache-tiled
+        if y is not None:
+            return y
     y = conv(x)
     if spec is not None and spec.stride == spec.kernel and not torch.is_grad_enabled() \
             and y.is_contiguous(memory_format=torch.channels_last_3d) and not has_hooks(pool):
