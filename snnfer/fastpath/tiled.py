@@ -38,7 +38,7 @@ TILE_BYTES = 4 << 20
 """Target size of one full-width intermediate of a chunk (fits the 32 MB L3 three times
 over, with the chunk's input and output)."""
 
-MIN_TILED_BYTES = 32 << 20
+MIN_TILED_BYTES = 16 << 20
 """Blocks whose full-width output is smaller than this run untiled (already cache-sized;
 tiling would only add per-operation overhead)."""
 
