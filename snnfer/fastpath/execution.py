@@ -5,7 +5,9 @@ C3D's conv block) and every C3D-family model has an ``execution`` attribute:
 
 - ``"fast"`` (default): the channels-last fused implementation of :mod:`snnfer.fastpath`
   whenever it applies (CPU, floating input, stride 1, fusable neurons: stateless SSN with
-  a fixed threshold or ReLU, no module hooks); otherwise the reference code runs;
+  a fixed threshold or ReLU, no module hooks); otherwise the reference code runs.
+  Inference (no autograd, BN with running statistics) of large blocks is cache-tiled:
+  a block and its max-pool run a few frames at a time (:mod:`snnfer.fastpath.tiled`);
 - ``"reference"``: the modules' plain PyTorch code (what the paper describes, what the
   equivalence tests compare against);
 - ``"compile"``: models only -- the modules' code on channels-last memory under
