@@ -4,7 +4,8 @@ Issue 7's benchmark. Paper input 3 x 16 x 112 x 112, fp32, ``--threads`` (defaul
 batches 1 and 4. Each model runs in two execution modes with the same weights:
 ``reference`` (the modules' plain PyTorch code) and ``fast`` (:mod:`snnfer.fastpath`:
 channels-last memory and BN folding for C3D, which stays the standard ``Conv3d`` model;
-the fused factorized blocks for CS3D); ``--compile`` adds CS3D under ``torch.compile``.
+the fused factorized blocks for CS3D); ``--compile`` adds CS3D under ``torch.compile``
+(inference only unless ``--compile-train``).
 All entries are timed round-robin in the same run after ``--warmup`` runs (median of
 ``--repeats``), so machine load affects them alike; ratios are to C3D measured in that
 run. Training step = forward + cross-entropy + backward + SGD (momentum 0.9) step.
@@ -15,7 +16,8 @@ rate, and the
 ``torch.profiler`` self time of one training step by operation class. Usage::
 
     python benchmarks/cs3d_speed.py [--batches 1 4] [--repeats 5] [--threads 2]
-        [--models c3d cs3d c3d_ssn c3d_factorized c3d_attention] [--compile] [--thp]
+        [--models c3d cs3d c3d_ssn c3d_factorized c3d_attention] [--compile [--compile-train]]
+        [--thp]
         [--json out.json] [--quick]
 
 ``--thp`` re-runs the benchmark with ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch backs large
@@ -393,7 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=["c3d", "cs3d"],
                         help="registered C3D-family models (e.g. the Table IV ablations "
                              "c3d_ssn c3d_factorized c3d_attention); c3d is always included")
-    parser.add_argument("--compile", action="store_true", help="add CS3D under torch.compile")
+    parser.add_argument("--compile", action="store_true",
+                        help="add CS3D under torch.compile (inference; the first call compiles, "
+                             "~10 s here)")
+    parser.add_argument("--compile-train", action="store_true",
+                        help="with --compile, also time its training step (inductor compiles "
+                             "the training graphs per batch size: tens of minutes here)")
     parser.add_argument("--thp", action="store_true", help="THP_MEM_ALLOC_ENABLE=1 for all")
     parser.add_argument("--no-reference-train", action="store_true",
                         help="skip the (slow) reference training steps of the non-C3D models")
@@ -422,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     entries += [("cs3d", "compile")] if args.compile else []
     skip = {f"{n}:reference" for n in names if n != "c3d"} if args.no_reference_train \
         else set()
+    if args.compile and not args.compile_train:
+        skip.add("cs3d:compile")
     load0 = os.getloadavg()
     start = time.perf_counter()
     results = {b: time_entries(entries, b, args.repeats, args.warmup, True, skip)
