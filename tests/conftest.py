@@ -18,6 +18,18 @@ def error_line(capsys) -> str:
     return err
 
 
+def randomize_bn(module: torch.nn.Module) -> None:
+    """Non-trivial BatchNorm3d parameters and running statistics (seeded)."""
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.3 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+
+
 def require(module: str):
     """Import an optional test dependency: skip if missing, but fail under CI (CI=true),
     where the ``dev`` extra installs everything and a skip would hide a broken install."""

@@ -16,20 +16,9 @@ from snnfer.fastpath.pwbn import pointwise_bn, use_moments
 from snnfer.layers import FactorizedConv3d, JointAttention, SpatialAttention, TemporalAttention
 from snnfer.neuron import functional as NF
 from snnfer.neuron import surrogate
+from tests.conftest import randomize_bn
 
 RTOL = 1e-4
-
-
-def _randomize_bn(module: nn.Module) -> None:
-    """Non-trivial BN parameters and running statistics."""
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm3d):
-                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.3 * torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
 
 
 def _run(module, x, mode, train, call=None, grad=True):
@@ -62,7 +51,7 @@ def _assert_same(fast, ref, rtol=RTOL):
 def _pair(cin, cout, dtype, **kw):
     torch.manual_seed(1)
     ref = FactorizedConv3d(cin, cout, **kw).to(dtype)
-    _randomize_bn(ref)
+    randomize_bn(ref)
     return ref, copy.deepcopy(ref)
 
 

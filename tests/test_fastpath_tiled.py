@@ -14,19 +14,9 @@ from snnfer.fastpath.elementwise import activation_of
 from snnfer.layers import FactorizedConv3d
 from snnfer.models import create_model, fuse_for_inference
 from snnfer.models.c3d import ConvBNAct3d
+from tests.conftest import randomize_bn
 
 F64 = torch.float64
-
-
-def _randomize_bn(module: nn.Module) -> None:
-    g = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm3d):
-                m.weight.copy_(1 + 0.3 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.3 * torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
 
 
 @pytest.fixture
@@ -54,7 +44,7 @@ def tiles(monkeypatch):
 def _block(cin, cout, dtype=F64, **kw):
     torch.manual_seed(1)
     block = FactorizedConv3d(cin, cout, **kw).to(dtype).eval()
-    _randomize_bn(block)
+    randomize_bn(block)
     return block
 
 
@@ -142,7 +132,7 @@ def test_chunk_frames():
 def _conv_block(cin, cout, neuron="relu"):
     torch.manual_seed(2)
     block = ConvBNAct3d(cin, cout, neuron, {}).to(F64).eval()
-    _randomize_bn(block)
+    randomize_bn(block)
     return block
 
 
