@@ -11,12 +11,13 @@ is page-faulted in (``benchmarks/cs3d_speed.py`` prints both costs).
 
 Temporal kernels (``k x 1 x 1`` depth-wise, C3D's ``3 x 3 x 3``) read ``k // 2`` halo
 frames on each side of a chunk; at the ends of the clip the halo is zeros, which is the
-untiled conv's "same" padding, so the tiled result equals the untiled one (up to the
-summation order inside oneDNN's kernels: float32 outputs agree within 1e-6 relative,
-float64 exactly -- tests/test_fastpath_tiled.py).
+untiled conv's "same" padding, so the tiled result equals the untiled one up to the
+summation order inside oneDNN's kernels (float64: 1e-10 in tests/test_fastpath_tiled.py;
+float32: 6e-7 relative measured on whole models).
 
-C3D's dense conv block gets the same tiling, so CS3D vs C3D timings compare
-architectures, not implementation effort.
+C3D's memory-bound first conv (3 input channels) gets the same tiling, so CS3D vs C3D
+timings compare architectures, not implementation effort; its compute-bound convs run
+untiled (:data:`TILED_CONV_MAX_MACS`).
 """
 
 from __future__ import annotations
