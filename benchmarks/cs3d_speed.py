@@ -128,6 +128,10 @@ def _status_bytes(key: str) -> int:
 def _memory_child(name: str, mode: str, batch: int, phase: str, threads: int) -> None:
     """Print the RSS growth (bytes) of one inference or training step, after a warm-up."""
     torch.set_num_threads(threads)
+    if mode == "fast-untiled":
+        from snnfer.fastpath import tiled
+
+        tiled.MIN_TILED_BYTES, mode = 1 << 62, "fast"
     model = _build(name).set_execution(mode)
     x, y = _clip(batch), torch.zeros(batch, dtype=torch.long)
     if phase == "train":
@@ -332,6 +336,15 @@ def stage_table(stages: dict[str, dict[str, float]], macs: dict[str, dict[str, f
     return "\n".join(lines)
 
 
+def infer_memory_table(mem: dict[tuple[int, str], float | None]) -> str:
+    lines = ["| model | path | batch | peak (MB) | / C3D fast |", "|---|---|---:|---:|---:|"]
+    for (b, key), v in sorted(mem.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        name, mode = key.split(":")
+        lines.append(f"| {name} | {mode} | {b} | {_fmt(v, 1e-6)} | "
+                     f"{_ratio(v, mem.get((b, ':'.join(BASELINE))))} |")
+    return "\n".join(lines)
+
+
 def tiling_table(tiling: dict[int, dict[str, dict[str, float]]], results: dict) -> str:
     lines = ["| model | batch | untiled | tiled | speed-up |", "|---|---:|---:|---:|---:|"]
     for b, per in tiling.items():
@@ -441,6 +454,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, mode in entries:
                 if f"{name}:{mode}" not in skip:
                     mem[(b, f"{name}:{mode}")] = peak_memory(name, mode, b, "train", args.threads)
+    infer_mem: dict = {}
+    if not args.no_memory:
+        for b in args.batches:
+            for name, mode in [*entries, ("c3d", "fast-untiled"), ("cs3d", "fast-untiled")]:
+                if mode != "compile" and name in names:
+                    infer_mem[(b, f"{name}:{mode}")] = peak_memory(name, mode, b, "infer",
+                                                                   args.threads)
     big = max(args.batches)
     breakdown = {}
     if not args.no_breakdown:
@@ -458,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Inference time per stage, batch {big}\n")
     macs = {n: stage_macs(n, big) for n in dict.fromkeys(n for n, _ in entries)}
     print(stage_table({k: v["stages_s"] for k, v in results[big].items()}, macs))
+    if infer_mem:
+        print("\n## Peak inference memory (RSS growth during one inference, no grad)\n")
+        print(infer_memory_table(infer_mem))
     print("\n## Cache tiling (fast path, inference; median ms)\n")
     print(tiling_table(tiling, results))
     print("\n## What bounds CS3D's inference\n")
@@ -475,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         data = {"threads": torch.get_num_threads(), "results": {str(b): r for b, r in
                                                                  results.items()},
                 "peak_train_bytes": {f"{b}:{k}": v for (b, k), v in mem.items()},
+                "peak_infer_bytes": {f"{b}:{k}": v for (b, k), v in infer_mem.items()},
                 "breakdown_s": breakdown, "memory_pass": passes,
                 "tiling_s": {str(b): v for b, v in tiling.items()}, "pointwise_gmacs": peak,
                 "load_average": [load0, load1],
