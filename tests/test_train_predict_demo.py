@@ -54,8 +54,9 @@ def test_two_modality_prediction_and_event_only_input(tmp_path):
 
 def test_demo_trains_each_model_and_reports_mean_sd(tmp_path):
     settings = DemoSettings(models=["toy_snn"], seeds=[0, 1], epochs=1, out=tmp_path / "demo",
-                            progress=False, dataset="toy")
+                            progress=False, dataset="toy", threads=1)
     summary = run_demo(settings, dataset_factory=lambda seed: ToyFER(per_class=8, seed=seed))
+    assert summary["threads"] == 1  # the torch threads the runs used (None = auto)
     rows = summary["rows"]
     assert [(r["model"], r["seed"]) for r in rows] == [("toy_snn", 0), ("toy_snn", 1)]
     (agg,) = summary["aggregate"]

@@ -154,7 +154,8 @@ def run_demo(settings: DemoSettings,
     out = Path(settings.out)
     summary = {"settings": {k: (list(v) if isinstance(v, tuple) else v)
                             for k, v in vars(settings).items() if k != "out"},
-               "rows": rows, "aggregate": aggregate(rows, settings.models)}
+               "threads": threads, "rows": rows,
+               "aggregate": aggregate(rows, settings.models)}
     table = results_table(summary["aggregate"], len(settings.seeds), settings.num_classes)
     summary["table"] = table
     write_json(out / "summary.json", summary)
