@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from snnfer.energy.compare import calibrate_batchnorm
+from snnfer.errors import InputShapeError
 from snnfer.fastpath import factorized, set_execution, tiled
+from snnfer.fastpath.blocks import conv_bn_act_forward
 from snnfer.fastpath.elementwise import activation_of
 from snnfer.layers import FactorizedConv3d
 from snnfer.models import create_model, fuse_for_inference
@@ -127,6 +129,24 @@ def test_chunk_frames():
     assert tiled.chunk_frames(100, 4, 2) == 4  # never more than the clip
     assert tiled.chunk_frames(100, 5, 2) == 6  # ... rounded up to the pool window
     assert tiled.chunk_frames(1 << 30, 16, 2) == 2  # at least one pool window
+    assert tiled.chunk_frames(100, 0, 2) == 2  # never 0 (a range step)
+
+
+def test_clip_shorter_than_the_pool_window_raises_like_the_reference(tiles):
+    """The reference's max_pool3d raises on a clip shorter than the window; so do the
+    fast path's index-free pool (a typed error naming the sizes) and the tiled paths,
+    which step aside for such clips."""
+    calls = tiles(1)
+    block = _block(3, 8)
+    x = torch.randn(1, 3, 1, 8, 8, dtype=F64)
+    with torch.no_grad():
+        with pytest.raises(RuntimeError):
+            nn.MaxPool3d((2, 2, 2))(set_execution(copy.deepcopy(block), "reference")(x))
+        with pytest.raises(InputShapeError, match=r"kernel \(T, H, W\) = \(2, 2, 2\).*"
+                                                  r"\(T, H, W\) = \(1, 8, 8\)"):
+            factorized.factorized_forward(block, x, nn.MaxPool3d((2, 2, 2)))
+        assert conv_bn_act_forward(_conv_block(3, 8), x, (2, 2, 2)) is None  # not tiled
+    assert calls["factorized"] == 0
 
 
 def _conv_block(cin, cout, neuron="relu"):

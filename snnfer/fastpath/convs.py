@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from snnfer.errors import InputShapeError
+
 __all__ = [
     "as_logical",
     "depthwise",
@@ -215,6 +217,9 @@ def max_pool_values(base: Tensor, kernel: tuple[int, int, int],
     b, t, h, w, c = base.shape
     kt, kh, kw = kernel
     tt, hh, ww = t // kt, h // kh, w // kw
+    if min(tt, hh, ww) == 0:
+        raise InputShapeError(f"max-pool with kernel (T, H, W) = {kernel} needs an input of at "
+                              f"least that size, got (T, H, W) = {(t, h, w)}")
     v = base[:, :tt * kt, :hh * kh, :ww * kw].reshape(b, tt, kt, hh, kh, ww, kw, c) \
         if (tt * kt, hh * kh, ww * kw) != (t, h, w) else base.view(b, tt, kt, hh, kh, ww, kw, c)
     v = v.select(2, 0) if kt == 1 else _max_axis(v, 2, out if kh == kw == 1 else None)

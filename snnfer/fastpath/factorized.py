@@ -140,7 +140,8 @@ def _inference(block: nn.Module, x: Tensor, cfg: _Config) -> Tensor:
     blocks with running statistics run cache-tiled (:mod:`snnfer.fastpath.tiled`)."""
     b, t, h, w, _ = x.shape
     if use_tiling((b, t, h, w, block.c_out), x.element_size(), cfg.bn1, cfg.bn2) and (
-            cfg.pool is None or cfg.pool.stride == cfg.pool.kernel):
+            cfg.pool is None or (cfg.pool.stride == cfg.pool.kernel
+                                 and t >= cfg.pool.kernel[0])):  # else max_pool3d raises
         return tiled_factorized(block, x, cfg.act1, cfg.act2,
                                 cfg.pool.kernel if cfg.pool is not None else None)
     wsc, bsc = _shortcut_weight(block)

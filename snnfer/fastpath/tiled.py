@@ -64,7 +64,7 @@ def chunk_frames(frame_bytes: int, frames: int, kt: int) -> int:
     """Frames per chunk: a multiple of ``kt`` of about :data:`TILE_BYTES`, at most
     ``frames`` rounded up to ``kt``."""
     tc = max(kt, TILE_BYTES // max(frame_bytes, 1) // kt * kt)
-    return min(tc, -(-frames // kt) * kt)
+    return max(kt, min(tc, -(-frames // kt) * kt))
 
 
 def _chunks(batch: int, frames: int, nb: int, tc: int) -> Iterator[tuple[slice, int, int]]:
