@@ -28,6 +28,7 @@ MB in page faults here), for every entry alike.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -128,18 +129,15 @@ def _status_bytes(key: str) -> int:
 def _memory_child(name: str, mode: str, batch: int, phase: str, threads: int) -> None:
     """Print the RSS growth (bytes) of one inference or training step, after a warm-up."""
     torch.set_num_threads(threads)
-    if mode == "fast-untiled":
-        from snnfer.fastpath import tiled
-
-        tiled.MIN_TILED_BYTES, mode = 1 << 62, "fast"
-    model = _build(name).set_execution(mode)
+    untiled = mode == "fast-untiled"
+    model = _build(name).set_execution("fast" if untiled else mode)
     x, y = _clip(batch), torch.zeros(batch, dtype=torch.long)
     if phase == "train":
         opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
         step = lambda: _train_step(model.train(), opt, x, y)  # noqa: E731
     else:
         def step() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), _untiled() if untiled else contextlib.nullcontext():
                 model.eval()(x)
     step()
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS (VmHWM)
@@ -218,30 +216,37 @@ def memory_pass_ms(batch: int) -> dict[str, float]:
     return {"mb": src.numel() * 4 / 1e6, "copy_ms": 1e3 * reuse, "clone_ms": 1e3 * fresh}
 
 
-def tiling_effect(names, batch: int, repeats: int) -> dict[str, dict[str, float]]:
-    """Median fast-path inference seconds with and without cache tiling
-    (:mod:`snnfer.fastpath.tiled`), same weights, alternating runs."""
+@contextlib.contextmanager
+def _untiled():
+    """The fast path without cache tiling (:mod:`snnfer.fastpath.tiled`)."""
     from snnfer.fastpath import tiled
 
+    limit = tiled.MIN_TILED_BYTES
+    tiled.MIN_TILED_BYTES = 1 << 62
+    try:
+        yield
+    finally:
+        tiled.MIN_TILED_BYTES = limit
+
+
+def tiling_effect(names, batch: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median fast-path inference seconds with and without cache tiling, same weights,
+    alternating runs."""
     models = {n: _build(n).set_execution("fast").eval() for n in names}
     x = _clip(batch)
     times: dict[str, dict[str, list[float]]] = {n: {"untiled": [], "tiled": []} for n in names}
-    limit = tiled.MIN_TILED_BYTES
-    try:
-        with torch.no_grad():
-            for r in range(repeats + 1):
-                for n, m in models.items():
-                    for kind, lim in (("untiled", 1 << 62), ("tiled", limit)):
-                        tiled.MIN_TILED_BYTES = lim
+    with torch.no_grad():
+        for r in range(repeats + 1):
+            for n, m in models.items():
+                for kind, ctx in (("untiled", _untiled), ("tiled", contextlib.nullcontext)):
+                    with ctx():
                         t = _timed(lambda m=m: m(x))
-                        if r:
-                            times[n][kind].append(t)
-    finally:
-        tiled.MIN_TILED_BYTES = limit
+                    if r:
+                        times[n][kind].append(t)
     return {n: {k: statistics.median(v) for k, v in d.items()} for n, d in times.items()}
 
 
-def pointwise_peak(threads: int) -> dict[str, float]:
+def pointwise_peak() -> dict[str, float]:
     """GMAC/s of the point-wise convs of CS3D's blocks 1-3 on one cache-sized chunk (the
     fastest operation the factorized network has: its compute ceiling on this CPU)."""
     from snnfer.fastpath.convs import pointwise
@@ -345,7 +350,7 @@ def infer_memory_table(mem: dict[tuple[int, str], float | None]) -> str:
     return "\n".join(lines)
 
 
-def tiling_table(tiling: dict[int, dict[str, dict[str, float]]], results: dict) -> str:
+def tiling_table(tiling: dict[int, dict[str, dict[str, float]]]) -> str:
     lines = ["| model | batch | untiled | tiled | speed-up |", "|---|---:|---:|---:|---:|"]
     for b, per in tiling.items():
         for n, t in per.items():
@@ -470,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     passes = memory_pass_ms(big)
     tiling = {b: tiling_effect([n for n in ("c3d", "cs3d") if n in names], b, args.repeats)
               for b in args.batches}
-    peak = pointwise_peak(args.threads)
+    peak = pointwise_peak()
     load1 = os.getloadavg()
     print(f"# CS3D vs C3D on CPU ({torch.get_num_threads()} threads, fp32, input 3x16x112x112,"
           f" median of {args.repeats} after {args.warmup} warm-up)\n")
@@ -482,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## Peak inference memory (RSS growth during one inference, no grad)\n")
         print(infer_memory_table(infer_mem))
     print("\n## Cache tiling (fast path, inference; median ms)\n")
-    print(tiling_table(tiling, results))
+    print(tiling_table(tiling))
     print("\n## What bounds CS3D's inference\n")
     print(bound_text(macs, results[big], peak, big))
     if breakdown:

@@ -18,6 +18,11 @@ def error_line(capsys) -> str:
     return err
 
 
+TINY_C3D = {"preset": "small", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
+            "input_size": (16, 32, 32)}
+"""Constructor arguments of a C3D-family model small enough for float64 equivalence tests."""
+
+
 def randomize_bn(module: torch.nn.Module) -> None:
     """Non-trivial BatchNorm3d parameters and running statistics (seeded)."""
     g = torch.Generator().manual_seed(3)

@@ -12,15 +12,14 @@ from torch import nn
 from snnfer.energy.compare import calibrate_batchnorm, compare_models
 from snnfer.errors import ArgumentError
 from snnfer.models import create_model, fuse_for_inference
+from tests.conftest import TINY_C3D
 
-TINY = {"preset": "small", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
-        "input_size": (16, 32, 32)}
 ARCHS = ["c3d", "c3d_ssn", "c3d_factorized", "c3d_attention", "cs3d"]
 
 
 def _tiny(name: str, dtype=torch.float64, **kw) -> nn.Module:
     torch.manual_seed(0)
-    model = create_model(name, num_classes=5, in_channels=2, **{**TINY, **kw}).to(dtype)
+    model = create_model(name, num_classes=5, in_channels=2, **{**TINY_C3D, **kw}).to(dtype)
     calibrate_batchnorm(model, _clip(dtype))  # keeps the random SSN network active
     return model
 
@@ -94,7 +93,7 @@ def test_checkpoint_trained_on_one_path_loads_into_the_other(tmp_path):
         opt.step()
     assert list(model.set_execution("reference").state_dict()) == keys
     torch.save(model.state_dict(), tmp_path / "ckpt.pt")
-    other = create_model("cs3d", num_classes=5, in_channels=2, **TINY)
+    other = create_model("cs3d", num_classes=5, in_channels=2, **TINY_C3D)
     other.load_state_dict(torch.load(tmp_path / "ckpt.pt", weights_only=True))
     with torch.no_grad():
         a = model.set_execution("fast").eval()(_clip(torch.float32))
@@ -103,7 +102,7 @@ def test_checkpoint_trained_on_one_path_loads_into_the_other(tmp_path):
 
 
 def test_model_set_execution_modes_and_errors():
-    model = create_model("cs3d", num_classes=5, in_channels=2, **TINY)
+    model = create_model("cs3d", num_classes=5, in_channels=2, **TINY_C3D)
     assert model.execution == "fast" and model.features.conv1.execution == "fast"
     assert model.set_execution("reference") is model
     assert model.features.conv1.execution == "reference"

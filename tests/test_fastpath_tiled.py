@@ -16,7 +16,7 @@ from snnfer.fastpath.elementwise import activation_of
 from snnfer.layers import FactorizedConv3d
 from snnfer.models import create_model, fuse_for_inference
 from snnfer.models.c3d import ConvBNAct3d
-from tests.conftest import randomize_bn
+from tests.conftest import TINY_C3D, randomize_bn
 
 F64 = torch.float64
 
@@ -115,10 +115,10 @@ def test_use_tiling_size_threshold():
     shape = (1, 16, 112, 112, 64)  # CS3D block 1 at batch 1: 51 MB of float32
     bn = nn.BatchNorm3d(64).eval()
     with torch.no_grad():
-        assert tiled.use_tiling(shape, 4, bn)
-        assert not tiled.use_tiling((1, 2, 14, 14, 64), 4, bn)  # 100 KB: cache-sized
-        assert not tiled.use_tiling(shape, 4, bn.train())
-    assert not tiled.use_tiling(shape, 4, bn.eval())  # autograd on
+        assert tiled.use_tiling(shape, 4, (bn,))
+        assert not tiled.use_tiling((1, 2, 14, 14, 64), 4, (bn,))  # 100 KB: cache-sized
+        assert not tiled.use_tiling(shape, 4, (bn.train(),))
+    assert not tiled.use_tiling(shape, 4, (bn.eval(),))  # autograd on
 
 
 def test_chunk_frames():
@@ -177,16 +177,12 @@ def test_only_memory_bound_dense_convs_are_tiled():
     assert not tiled.supports_tiled_conv(block)
 
 
-TINY = {"preset": "small", "width_mult": 0.125, "fc_dim": 32, "dropout": 0.0,
-        "input_size": (16, 32, 32)}
-
-
 @pytest.mark.parametrize("name", ["c3d", "c3d_factorized", "cs3d"])
 @pytest.mark.parametrize("tile_bytes", [1, 1 << 30])
 def test_tiled_models_equal_reference(tiles, name, tile_bytes):
     calls = tiles(tile_bytes)
     torch.manual_seed(0)
-    model = create_model(name, num_classes=5, in_channels=2, **TINY).to(F64)
+    model = create_model(name, num_classes=5, in_channels=2, **TINY_C3D).to(F64)
     x = torch.rand(2, 16, 2, 32, 32, generator=torch.Generator().manual_seed(1), dtype=F64)
     calibrate_batchnorm(model, x)
     model.eval()

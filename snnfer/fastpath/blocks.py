@@ -101,8 +101,8 @@ def conv_bn_act_forward(block: nn.Module, x: Tensor,
     conv, bn = block.conv, block.bn
     act = activation_of(block.act)
     b, _, t, h, w = x.shape
-    if act is not None and supports_tiled_conv(block) and (pool is None or t >= pool[0]) \
-            and use_tiling((b, t, h, w, conv.out_channels), x.element_size(), bn):
+    if act is not None and supports_tiled_conv(block) and use_tiling(
+            (b, t, h, w, conv.out_channels), x.element_size(), (bn,), pool):
         return as_logical(tiled_conv_bn_act(block, x, act, pool))
     if pool is not None:
         return None

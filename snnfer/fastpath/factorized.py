@@ -139,11 +139,10 @@ def _inference(block: nn.Module, x: Tensor, cfg: _Config) -> Tensor:
     batch statistics), neurons applied in place, act1's buffer reused for the sum; large
     blocks with running statistics run cache-tiled (:mod:`snnfer.fastpath.tiled`)."""
     b, t, h, w, _ = x.shape
-    if use_tiling((b, t, h, w, block.c_out), x.element_size(), cfg.bn1, cfg.bn2) and (
-            cfg.pool is None or (cfg.pool.stride == cfg.pool.kernel
-                                 and t >= cfg.pool.kernel[0])):  # else max_pool3d raises
-        return tiled_factorized(block, x, cfg.act1, cfg.act2,
-                                cfg.pool.kernel if cfg.pool is not None else None)
+    kernel = cfg.pool.kernel if cfg.pool is not None else None
+    if (cfg.pool is None or cfg.pool.stride == kernel) and use_tiling(
+            (b, t, h, w, block.c_out), x.element_size(), (cfg.bn1, cfg.bn2), kernel):
+        return tiled_factorized(block, x, cfg.act1, cfg.act2, kernel)
     wsc, bsc = _shortcut_weight(block)
     t1 = depthwise(x, block.dw_temporal.weight, "t")
     y1 = pointwise_bn(block.pw1.weight, cfg.bn1, t1, block.pw1.bias).forward(t1)

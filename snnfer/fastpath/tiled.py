@@ -22,13 +22,21 @@ untiled (:data:`TILED_CONV_MAX_MACS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnfer.fastpath.convs import depthwise, max_pool_values, pointwise, pointwise_add_
+from snnfer.fastpath.convs import (
+    as_logical,
+    depthwise,
+    max_pool_values,
+    pointwise,
+    pointwise_add_,
+    to_base,
+)
 from snnfer.fastpath.elementwise import Activation, act_forward
 from snnfer.fastpath.fuse import folded_conv
 
@@ -49,15 +57,16 @@ def _eval_bn(bn: nn.Module) -> bool:
     return type(bn) is nn.Identity or not (bn.training or bn.running_mean is None)
 
 
-def use_tiling(out_shape: tuple[int, ...], itemsize: int, *bns: nn.Module) -> bool:
+def use_tiling(out_shape: tuple[int, ...], itemsize: int, bns: tuple[nn.Module, ...],
+               pool: tuple[int, int, int] | None = None) -> bool:
     """True when a block with (unpooled) output base ``out_shape`` ``[B, T, H, W, C]``
-    should run tiled: no autograd, eval-mode BatchNorms, and an output above
-    :data:`MIN_TILED_BYTES`."""
-    numel = 1
-    for n in out_shape:
-        numel *= n
+    followed by a max-pool of kernel ``pool`` (stride = kernel) should run tiled: no
+    autograd, eval-mode BatchNorms, an output above :data:`MIN_TILED_BYTES`, and a clip
+    at least one pool window long (shorter ones are left to the untiled path, which
+    raises as ``max_pool3d`` does)."""
     return (not torch.is_grad_enabled() and all(_eval_bn(bn) for bn in bns)
-            and numel * itemsize >= MIN_TILED_BYTES)
+            and math.prod(out_shape) * itemsize >= MIN_TILED_BYTES
+            and (pool is None or out_shape[1] >= pool[0]))
 
 
 def chunk_frames(frame_bytes: int, frames: int, kt: int) -> int:
@@ -161,9 +170,7 @@ def tiled_conv_bn_act(block: nn.Module, x: Tensor, act: Activation,
     ``[B, C, T, H, W]`` input; returns the output base ``[B, T', H', W', C']``."""
     conv = block.conv
     pt, ph, pw = conv.padding
-    xb = x.permute(0, 2, 3, 4, 1)
-    if not xb.is_contiguous():
-        xb = xb.contiguous()
+    xb = to_base(x)
     b, t, h, w, _ = xb.shape
     c = conv.out_channels
     out = _Output((b, t, h, w, c), x.dtype, act, pool)
@@ -171,12 +178,8 @@ def tiled_conv_bn_act(block: nn.Module, x: Tensor, act: Activation,
     wf = wf.contiguous(memory_format=torch.channels_last_3d)
     tc = chunk_frames(b * h * w * c * x.element_size(), out.frames, out.kt)
     for i, t0, n in _chunks(b, out.frames, b, tc):  # all clips: oneDNN's conv3d splits work by
-        xc = _halo(xb, i, t0, n, pt).permute(0, 4, 1, 2, 3)  # pairs (clip, frame)
-        y = F.conv3d(xc, wf, bf, 1, (0, ph, pw))
-        z = y.permute(0, 2, 3, 4, 1)
-        if not z.is_contiguous():
-            z = z.contiguous()
-        out.write(z, i, t0, n)
+        xc = as_logical(_halo(xb, i, t0, n, pt))  # pairs (clip, frame)
+        out.write(to_base(F.conv3d(xc, wf, bf, 1, (0, ph, pw))), i, t0, n)
     return out.base
 
 
