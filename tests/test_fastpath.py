@@ -283,3 +283,31 @@ def test_index_free_max_pool_equals_max_pool3d(kernel):
     x = x.contiguous(memory_format=torch.channels_last_3d)
     got = as_logical(max_pool_values(to_base(x), kernel))
     torch.testing.assert_close(got, nn.functional.max_pool3d(x, kernel), equal_nan=True)
+
+
+def _op_names(fn) -> set[str]:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key for e in prof.key_averages()}
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+def test_dense_conv3d_equals_conv3d_and_runs_onednn_at_batch_1():
+    from snnfer.fastpath.convs import dense_conv3d
+
+    x = torch.randn(1, 8, 4, 6, 6).contiguous(memory_format=torch.channels_last_3d)
+    w, b = torch.randn(16, 8, 3, 3, 3), torch.randn(16)
+    grads = []
+    for conv in (nn.functional.conv3d, dense_conv3d):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        y = conv(xs, ws, bs, 1, (0, 1, 1))
+        y.square().sum().backward()
+        grads.append((y.detach(), xs.grad, ws.grad, bs.grad))
+    for got, want in zip(grads[1], grads[0]):  # float32 summation order differs
+        assert ((got - want).norm() / want.norm()).item() < 1e-6
+    # PyTorch's dispatcher would run this batch-1 float32 conv natively (im2col)
+    ops = _op_names(lambda: dense_conv3d(x, w, b, 1, 1))
+    assert "aten::mkldnn_convolution" in ops and not any("slow_conv3d" in o for o in ops)
+    x64, w64 = x.double(), w.double()  # no float64 oneDNN kernel: same as F.conv3d
+    torch.testing.assert_close(dense_conv3d(x64, w64, None, 1, 1),
+                               nn.functional.conv3d(x64, w64, None, 1, 1), rtol=0, atol=0)

@@ -208,3 +208,30 @@ def test_energy_cli_rejects_an_unknown_execution_path(capsys):
 
     assert main(["energy", "--models", "cs3d", "--preset", "small", "--execution", "turbo"]) == 2
     assert "execution mode must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+@pytest.mark.parametrize("train", [False, True])
+def test_c3d_fast_path_at_batch_1_never_uses_the_native_conv3d(train):
+    """Fair baseline: PyTorch sends small batch-1 Conv3d calls to its slow im2col kernel
+    (C3D's conv4/conv5 and the tiled conv1 chunks at 3 x 16 x 112 x 112); the fast path
+    calls oneDNN for every one of them, in inference and in training."""
+    model = _tiny("c3d", torch.float32).train(train)
+    x = _clip(torch.float32)
+
+    def run(mode: str) -> None:
+        model.set_execution(mode)
+        if train:
+            model(x).sum().backward()
+        else:
+            with torch.no_grad():
+                model(x)
+
+    native = lambda ops: {o for o in ops if "slow_conv3d" in o}  # noqa: E731
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run("reference")
+    assert native({e.key for e in prof.key_averages()})  # the dispatcher's choice
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        run("fast")
+    ops = {e.key for e in prof.key_averages()}
+    assert not native(ops) and "aten::mkldnn_convolution" in ops

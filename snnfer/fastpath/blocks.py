@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from snnfer.fastpath.convs import as_logical
+from snnfer.fastpath.convs import as_logical, dense_conv3d
 from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
 from snnfer.fastpath.execution import fast_enabled
 from snnfer.fastpath.fuse import folded_conv
@@ -109,10 +109,10 @@ def conv_bn_act_forward(block: nn.Module, x: Tensor,
     x = x.contiguous(memory_format=torch.channels_last_3d)
     args = (conv.stride, conv.padding, conv.dilation, conv.groups)
     if type(bn) is nn.Identity or bn.training or bn.running_mean is None:
-        y = bn(F.conv3d(x, conv.weight, conv.bias, *args))
+        y = bn(dense_conv3d(x, conv.weight, conv.bias, *args))
     else:
         w, b = folded_conv(conv.weight, conv.bias, bn, x.dtype)
-        y = F.conv3d(x, w, b, *args)
+        y = dense_conv3d(x, w, b, *args)
     return activation_forward(block.act, y, inplace=True)
 
 

@@ -48,6 +48,8 @@ def _folded(weight: Tensor, bias: Tensor | None, bn: nn.Module, dtype: torch.dty
     if bias is not None:
         shift = shift + bias.double() * scale
     w = weight.double() * scale.view(-1, *([1] * (weight.dim() - 1)))
+    if w.dim() == 5:  # oneDNN reorders a 3-D kernel from this layout far faster
+        return w.to(dtype, memory_format=torch.channels_last_3d), shift.to(dtype)
     return w.to(dtype), shift.to(dtype)
 
 

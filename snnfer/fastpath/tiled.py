@@ -26,11 +26,11 @@ import math
 from collections.abc import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snnfer.fastpath.convs import (
     as_logical,
+    dense_conv3d,
     depthwise,
     max_pool_values,
     pointwise,
@@ -179,7 +179,7 @@ def tiled_conv_bn_act(block: nn.Module, x: Tensor, act: Activation,
     tc = chunk_frames(b * h * w * c * x.element_size(), out.frames, out.kt)
     for i, t0, n in _chunks(b, out.frames, b, tc):  # all clips: oneDNN's conv3d splits work by
         xc = as_logical(_halo(xb, i, t0, n, pt))  # pairs (clip, frame)
-        out.write(to_base(F.conv3d(xc, wf, bf, 1, (0, ph, pw))), i, t0, n)
+        out.write(to_base(dense_conv3d(xc, wf, bf, 1, (0, ph, pw))), i, t0, n)
     return out.base
 
 
