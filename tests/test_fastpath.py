@@ -311,3 +311,24 @@ def test_dense_conv3d_equals_conv3d_and_runs_onednn_at_batch_1():
     x64, w64 = x.double(), w.double()  # no float64 oneDNN kernel: same as F.conv3d
     torch.testing.assert_close(dense_conv3d(x64, w64, None, 1, 1),
                                nn.functional.conv3d(x64, w64, None, 1, 1), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN")
+def test_sequential_forward_runs_linear_layers_on_onednn_without_grad():
+    from snnfer.fastpath.blocks import sequential_forward
+
+    head = nn.Sequential(nn.Flatten(), nn.Linear(36, 20), nn.ReLU(), nn.Linear(20, 7))
+    x = torch.randn(3, 4, 3, 3)
+    with torch.no_grad():
+        want = head(x)
+        ops = _op_names(lambda: sequential_forward(head, x))
+        got = sequential_forward(head, x)
+    assert "mkldnn::_linear_pointwise" in ops and "aten::linear" not in ops
+    assert ((got - want).norm() / want.norm()).item() < 1e-6
+    xs = x.clone().requires_grad_()  # autograd: the modules themselves, gradients flow
+    sequential_forward(head, xs).sum().backward()
+    xr = x.clone().requires_grad_()
+    head(xr).sum().backward()
+    torch.testing.assert_close(xs.grad, xr.grad)
+    x64 = x.double()  # float64: plain F.linear
+    torch.testing.assert_close(sequential_forward(head.double(), x64), head(x64), rtol=0, atol=0)

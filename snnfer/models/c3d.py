@@ -48,7 +48,11 @@ import torch
 from torch import Tensor, nn
 
 from snnfer.errors import ArgumentError, InputShapeError
-from snnfer.fastpath.blocks import conv_bn_act_forward, supports_conv_bn_act
+from snnfer.fastpath.blocks import (
+    conv_bn_act_forward,
+    sequential_forward,
+    supports_conv_bn_act,
+)
 from snnfer.fastpath.convs import as_logical, max_pool_values, to_base
 from snnfer.fastpath.execution import fast_enabled, has_hooks
 from snnfer.fastpath.factorized import (
@@ -223,7 +227,8 @@ class C3DNet(ClipClassifier):
             out.append((f"conv{i // 2 + 1}", partial(_conv_stage, conv, pool, fast)))
         if self.use_attention:
             out.append(("attention", lambda x: self.attention(x).mean(dim=2, keepdim=True)))
-        out.append(("classifier", self.classifier))
+        out.append(("classifier", partial(sequential_forward, self.classifier) if fast
+                    else self.classifier))
         return out
 
 
