@@ -100,16 +100,19 @@ def dense_conv3d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding
     conv4 takes 32 ms that way against 10 ms on oneDNN, conv5 12 vs 5 ms, one 3-frame
     chunk of conv1 1.8 vs 0.3 ms (2 threads, ``benchmarks/cs3d_speed.py``). oneDNN is
     as fast or faster at every C3D layer and batch measured, so the fast path calls it
-    directly; other dtypes go through ``F.conv3d``. The kernel is passed channels-last:
-    oneDNN's reorder of a contiguous 512 x 512 x 3 x 3 x 3 kernel into its blocked format
-    costs more than the conv5 it serves (6.9 -> 5.2 ms at batch 1, 24 -> 13 ms at 4).
+    directly; other dtypes go through ``F.conv3d``. Without autograd the kernel is passed
+    channels-last: oneDNN's reorder of a contiguous 512 x 512 x 3 x 3 x 3 kernel into its
+    blocked format costs more than the conv5 it serves (6.9 -> 5.2 ms at batch 1, 24 -> 13
+    ms at 4). A trained kernel goes as it is: autograd would keep the channels-last copy
+    (C3D's training step: +105 MB peak at batch 4, within noise in time).
     """
     if not _onednn(x) or x.dim() != 5 or not hasattr(torch, "mkldnn_convolution"):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
+    if not (torch.is_grad_enabled() and weight.requires_grad):
+        weight = weight.contiguous(memory_format=torch.channels_last_3d)
     triple = lambda v: list(v) if isinstance(v, (tuple, list)) else [v] * 3  # noqa: E731
-    return torch.mkldnn_convolution(
-        x, weight.contiguous(memory_format=torch.channels_last_3d), bias, triple(padding),
-        triple(stride), triple(dilation), groups)
+    return torch.mkldnn_convolution(x, weight, bias, triple(padding), triple(stride),
+                                    triple(dilation), groups)
 
 
 def _taps(weight: Tensor, axis: str) -> list[tuple[tuple[int, int], Tensor]]:
