@@ -488,8 +488,11 @@ def main(argv: list[str] | None = None) -> int:
         print(infer_memory_table(infer_mem))
     print("\n## Cache tiling (fast path, inference; median ms)\n")
     print(tiling_table(tiling))
-    print("\n## What bounds CS3D's inference\n")
-    print(bound_text(macs, results[big], peak, big))
+    print("\n## What bounds CS3D's inference")
+    for b in args.batches:
+        print(f"\nBatch {b}:\n")
+        print(bound_text({n: stage_macs(n, b) for n in macs} if b != big else macs,
+                         results[b], peak, b))
     if breakdown:
         print(f"\n## Training step by operation class (torch.profiler self time), batch {big}\n")
         print(breakdown_table(breakdown))
