@@ -491,8 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## What bounds CS3D's inference")
     for b in args.batches:
         print(f"\nBatch {b}:\n")
-        print(bound_text({n: stage_macs(n, b) for n in macs} if b != big else macs,
-                         results[b], peak, b))
+        scaled = {n: {s: v * b / big for s, v in m.items()} for n, m in macs.items()}
+        print(bound_text(scaled, results[b], peak, b))  # MACs are linear in the batch
     if breakdown:
         print(f"\n## Training step by operation class (torch.profiler self time), batch {big}\n")
         print(breakdown_table(breakdown))

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from snnfer.fastpath.convs import as_logical, dense_conv3d
+from snnfer.fastpath.convs import as_logical, dense_conv3d, uses_onednn
 from snnfer.fastpath.elementwise import Activation, act_forward, act_grad, activation_of
 from snnfer.fastpath.execution import fast_enabled
 from snnfer.fastpath.fuse import folded_conv
@@ -126,8 +126,7 @@ def linear_forward(module: nn.Linear, x: Tensor) -> Tensor:
     fc6 + fc7 read 142 MB of weights): PyTorch's GEMM streams them at ~13 GB/s at batch
     4 here, oneDNN at ~30 (11.7 -> 4.7 ms; batch 1: 5.5 -> 3.5 ms)."""
     if (torch.is_grad_enabled() and (x.requires_grad or module.weight.requires_grad)) \
-            or x.dim() != 2 or x.dtype != torch.float32 or module.weight.dtype != x.dtype \
-            or not torch.backends.mkldnn.is_available() or not torch.backends.mkldnn.enabled \
+            or x.dim() != 2 or not uses_onednn(x) or module.weight.dtype != x.dtype \
             or not hasattr(torch.ops.mkldnn, "_linear_pointwise") or x.shape[0] == 0 \
             or torch.compiler.is_compiling():  # inductor lowers linear layers itself
         return module(x)

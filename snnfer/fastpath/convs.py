@@ -41,6 +41,8 @@ __all__ = [
     "pointwise_input_grad",
     "rows",
     "to_base",
+    "triple",
+    "uses_onednn",
     "weight_grad",
 ]
 
@@ -84,11 +86,16 @@ def _from_nchw(y: Tensor, shape: tuple[int, int, int, int, int]) -> Tensor:
 
 
 # -- convolutions --------------------------------------------------------------------
-def _onednn(t: Tensor) -> bool:
+def uses_onednn(t: Tensor) -> bool:
     """float32 CPU tensors go to oneDNN's NHWC kernels; other dtypes (float64 for exact
     checks) to the portable formulations below (matrix products, shifted sums)."""
     return t.dtype == torch.float32 and torch.backends.mkldnn.is_available() \
         and torch.backends.mkldnn.enabled
+
+
+def triple(v: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """A 3-D convolution/pool argument (int or sequence) as a tuple."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
 
 
 def dense_conv3d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding,
@@ -106,13 +113,12 @@ def dense_conv3d(x: Tensor, weight: Tensor, bias: Tensor | None, stride, padding
     ms at 4). A trained kernel goes as it is: autograd would keep the channels-last copy
     (C3D's training step: +105 MB peak at batch 4, within noise in time).
     """
-    if not _onednn(x) or x.dim() != 5 or not hasattr(torch, "mkldnn_convolution"):
+    if not uses_onednn(x) or x.dim() != 5 or not hasattr(torch, "mkldnn_convolution"):
         return F.conv3d(x, weight, bias, stride, padding, dilation, groups)
     if not (torch.is_grad_enabled() and weight.requires_grad):
         weight = weight.contiguous(memory_format=torch.channels_last_3d)
-    triple = lambda v: list(v) if isinstance(v, (tuple, list)) else [v] * 3  # noqa: E731
-    return torch.mkldnn_convolution(x, weight, bias, triple(padding), triple(stride),
-                                    triple(dilation), groups)
+    return torch.mkldnn_convolution(x, weight, bias, list(triple(padding)),
+                                    list(triple(stride)), list(triple(dilation)), groups)
 
 
 def _taps(weight: Tensor, axis: str) -> list[tuple[tuple[int, int], Tensor]]:
@@ -142,7 +148,7 @@ def depthwise(base: Tensor, weight: Tensor, axis: str) -> Tensor:
     """Stride-1 "same" depth-wise convolution along ``axis`` ``"t"`` (kernel
     ``[C, 1, k, 1, 1]``) or ``"hw"`` (kernel ``[C, 1, 1, k, k]``); returns a base."""
     c = base.shape[-1]
-    if not _onednn(base):
+    if not uses_onednn(base):
         out = torch.zeros_like(base)
         for offset, w in _taps(weight, axis):
             dst, src = _shifted(base, offset, axis)
@@ -170,7 +176,7 @@ def pointwise(base: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tenso
     """Point-wise (1x1x1) convolution ``[c_out, c_in, ...]`` of a base, plus ``bias``."""
     b, t, h, w, _ = base.shape
     shape = (b, t, h, w, weight.shape[0])
-    if not _onednn(base):
+    if not uses_onednn(base):
         w2 = weight.reshape(weight.shape[0], weight.shape[1]).t()
         y = torch.mm(rows(base), w2) if bias is None else torch.addmm(bias, rows(base), w2)
         return y.view(shape)
@@ -184,8 +190,8 @@ def pointwise_input_grad(grad: Tensor, weight: Tensor) -> Tensor:
 
 
 def _mkldnn_add_ok(acc: Tensor, x: Tensor, weight: Tensor) -> bool:
-    return (acc.dtype == x.dtype == weight.dtype == torch.float32 and acc.device.type == "cpu"
-            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+    return (uses_onednn(acc) and acc.dtype == x.dtype == weight.dtype
+            and acc.device.type == "cpu"
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise_")
             and acc.shape[2] * acc.shape[3] > 1)
 
@@ -209,7 +215,7 @@ def weight_grad(grad: Tensor, base: Tensor, weight: Tensor, kind: str) -> Tensor
     """Weight gradient (shaped like ``weight``) of :func:`depthwise` (``kind`` ``"t"``
     or ``"hw"``) or :func:`pointwise` (``kind`` ``"pw"``) from the output gradient."""
     c = base.shape[-1]
-    if not _onednn(base):
+    if not uses_onednn(base):
         if kind == "pw":
             return torch.mm(rows(grad).t(), rows(base)).reshape(weight.shape)
         gw = torch.empty(c, len(_taps(weight, kind)), dtype=base.dtype)

@@ -36,6 +36,7 @@ from snnfer.fastpath.convs import (
     pointwise_input_grad,
     rows,
     to_base,
+    triple,
     weight_grad,
 )
 from snnfer.fastpath.elementwise import (
@@ -64,10 +65,9 @@ def pool_spec(module: nn.Module) -> PoolSpec | None:
     """The fusable description of a ``nn.MaxPool3d``, else ``None``."""
     if type(module) is not nn.MaxPool3d or module.return_indices or module.ceil_mode:
         return None
-    as3 = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
-    if as3(module.padding) != (0, 0, 0) or as3(module.dilation) != (1, 1, 1):
+    if triple(module.padding) != (0, 0, 0) or triple(module.dilation) != (1, 1, 1):
         return None
-    return PoolSpec(as3(module.kernel_size), as3(module.stride or module.kernel_size))
+    return PoolSpec(triple(module.kernel_size), triple(module.stride or module.kernel_size))
 
 
 @dataclass(frozen=True)
