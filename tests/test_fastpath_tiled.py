@@ -98,6 +98,37 @@ def test_tiled_block_float32_and_folded_bn(tiles):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("tiled_run", [True, False])
+@pytest.mark.parametrize("cin,merges", [(2, True), (3, True), (6, False)])
+def test_few_input_channels_merge_temporal_and_pointwise(tiles, monkeypatch, tiled_run, cin,
+                                                         merges):
+    """float32 inference runs ``PW1 o DW_t`` as one dense ``3 x 1 x 1`` conv when ``c_in *
+    k <= 16`` (tiled and untiled); the result equals the separate convs and the
+    reference."""
+    tiles(1)
+    if not tiled_run:
+        monkeypatch.setattr(tiled, "MIN_TILED_BYTES", 1 << 40)
+    dense = []
+    real = tiled.dense_conv3d
+
+    def recording(x, weight, *args, **kwargs):
+        dense.append(tuple(weight.shape))
+        return real(x, weight, *args, **kwargs)
+
+    monkeypatch.setattr(tiled, "dense_conv3d", recording)
+    block = _block(cin, 16, dtype=torch.float32)
+    x = torch.randn(2, cin, 5, 12, 12)
+    pool = nn.MaxPool3d((1, 2, 2))
+    with torch.no_grad():
+        got = factorized.factorized_forward(block, x, pool)
+        assert bool(dense) == merges and all(s == (16, cin, 3, 1, 1) for s in dense)
+        monkeypatch.setattr(tiled, "MERGED_TEMPORAL_MAX_INPUTS", 0)
+        separate = factorized.factorized_forward(block, x, pool)
+    torch.testing.assert_close(got, separate, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, _reference(block, x, (1, 2, 2)), rtol=1e-5, atol=1e-5)
+    assert (got != 0).float().mean() > 0.1
+
+
 def test_tiling_only_without_autograd_with_running_statistics(tiles):
     calls = tiles(1)
     block = _block(3, 8)

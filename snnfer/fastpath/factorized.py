@@ -47,8 +47,15 @@ from snnfer.fastpath.elementwise import (
     activation_of,
 )
 from snnfer.fastpath.execution import fast_enabled, keep_graph
+from snnfer.fastpath.fuse import folded_conv
 from snnfer.fastpath.pwbn import PointwiseBN, pointwise_bn
-from snnfer.fastpath.tiled import tiled_factorized, use_tiling
+from snnfer.fastpath.tiled import (
+    eval_bn,
+    merged_temporal_weight,
+    temporal_pointwise,
+    tiled_factorized,
+    use_tiling,
+)
 
 __all__ = ["PoolSpec", "factorized_forward", "pool_spec", "supports_factorized"]
 
@@ -134,19 +141,30 @@ def _block_sum(block_x: Tensor, d: Tensor, pw2: PointwiseBN, wsc: Tensor | None,
     return pw2.forward_add_(out, d)
 
 
+def _temporal_pointwise_bn(block: nn.Module, x: Tensor, bn1: nn.Module) -> Tensor:
+    """``BN1(PW1(DW_t(x)))`` without autograd; with running statistics (or a folded BN)
+    and few input channels as one merged convolution (:func:`temporal_pointwise`)."""
+    if eval_bn(bn1):
+        w1, b1 = folded_conv(block.pw1.weight.flatten(1), block.pw1.bias, bn1, x.dtype)
+        merged = merged_temporal_weight(block, w1, x)
+        if merged is not None:
+            return temporal_pointwise(block, x, w1, b1, merged, pad=True)
+    t1 = depthwise(x, block.dw_temporal.weight, "t")
+    return pointwise_bn(block.pw1.weight, bn1, t1, block.pw1.bias).forward(t1)
+
+
 def _inference(block: nn.Module, x: Tensor, cfg: _Config) -> Tensor:
     """No-autograd forward: BatchNorm folded into the point-wise convolutions (running or
-    batch statistics), neurons applied in place, act1's buffer reused for the sum; large
-    blocks with running statistics run cache-tiled (:mod:`snnfer.fastpath.tiled`)."""
+    batch statistics), ``DW_t`` merged into ``PW1`` for few input channels, neurons applied
+    in place, act1's buffer reused for the sum; large blocks with running statistics run
+    cache-tiled (:mod:`snnfer.fastpath.tiled`)."""
     b, t, h, w, _ = x.shape
     kernel = cfg.pool.kernel if cfg.pool is not None else None
     if (cfg.pool is None or cfg.pool.stride == kernel) and use_tiling(
             (b, t, h, w, block.c_out), x.element_size(), (cfg.bn1, cfg.bn2), kernel):
         return tiled_factorized(block, x, cfg.act1, cfg.act2, kernel)
     wsc, bsc = _shortcut_weight(block)
-    t1 = depthwise(x, block.dw_temporal.weight, "t")
-    y1 = pointwise_bn(block.pw1.weight, cfg.bn1, t1, block.pw1.bias).forward(t1)
-    del t1
+    y1 = _temporal_pointwise_bn(block, x, cfg.bn1)
     act_forward(y1, cfg.act1, out=y1)
     d = depthwise(y1, block.dw_spatial.weight, "hw")
     pw2 = pointwise_bn(block.pw2.weight, cfg.bn2, d, block.pw2.bias)

@@ -15,6 +15,12 @@ untiled conv's "same" padding, so the tiled result equals the untiled one up to 
 summation order inside oneDNN's kernels (float64: 1e-10 in tests/test_fastpath_tiled.py;
 float32: 6e-7 relative measured on whole models).
 
+A block with few input channels (CS3D's block 1: 3 colour or 2 polarity channels) runs
+its temporal depth-wise conv and ``PW1`` as one dense ``k x 1 x 1`` convolution
+(:func:`merged_temporal_weight`): oneDNN's kernels for 2-3 channels are dominated by
+per-call and layout overhead, so one call on the raw input beats two (CS3D's block 1 at
+3 x 16 x 112 x 112, 2 threads: 56 -> 53 ms at batch 4, 13.3 -> 12.4 ms at batch 1).
+
 C3D's memory-bound first conv (3 input channels) gets the same tiling, so CS3D vs C3D
 timings compare architectures, not implementation effort; its compute-bound convs run
 untiled (:data:`TILED_CONV_MAX_MACS`).
@@ -36,12 +42,14 @@ from snnfer.fastpath.convs import (
     pointwise,
     pointwise_add_,
     to_base,
+    uses_onednn,
 )
 from snnfer.fastpath.elementwise import Activation, act_forward
 from snnfer.fastpath.fuse import folded_conv
 
-__all__ = ["MIN_TILED_BYTES", "TILED_CONV_MAX_MACS", "TILE_BYTES", "chunk_frames",
-           "supports_tiled_conv", "tiled_conv_bn_act", "tiled_factorized", "use_tiling"]
+__all__ = ["MERGED_TEMPORAL_MAX_INPUTS", "MIN_TILED_BYTES", "TILED_CONV_MAX_MACS", "TILE_BYTES",
+           "chunk_frames", "eval_bn", "merged_temporal_weight", "supports_tiled_conv",
+           "temporal_pointwise", "tiled_conv_bn_act", "tiled_factorized", "use_tiling"]
 
 TILE_BYTES = 4 << 20
 """Target size of one full-width intermediate of a chunk (fits the 32 MB L3 three times
@@ -52,8 +60,42 @@ MIN_TILED_BYTES = 16 << 20
 tiling would only add per-operation overhead)."""
 
 
-def _eval_bn(bn: nn.Module) -> bool:
-    """BatchNorm that normalises with running statistics (or a folded BN)."""
+MERGED_TEMPORAL_MAX_INPUTS = 16
+"""A block's temporal depth-wise conv and ``PW1`` run merged (inference, float32) when
+they read at most this many input values per output (``c_in * k``; CS3D's block 1: 9).
+The merged conv does ``c_out * c_in * k`` MACs per pixel instead of ``c_in * (k +
+c_out)`` -- cheap for a few input channels, a loss for many."""
+
+
+def merged_temporal_weight(block: nn.Module, w1: Tensor, x: Tensor) -> Tensor | None:
+    """The ``[c_out, c_in, k, 1, 1]`` kernel of ``PW1 o DW_t`` (``w1`` the folded
+    ``[c_out, c_in]`` point-wise weight): ``W[o, c, j] = w1[o, c] * wt[c, j]``; ``None``
+    when the block should run them separately (see :data:`MERGED_TEMPORAL_MAX_INPUTS`)."""
+    wt = block.dw_temporal.weight
+    c_in, k = wt.shape[0], wt.shape[2]
+    if not uses_onednn(x) or c_in * k > MERGED_TEMPORAL_MAX_INPUTS:
+        return None
+    merged = w1.reshape(-1, c_in, 1) * wt.reshape(1, c_in, k)
+    return merged.view(-1, c_in, k, 1, 1).contiguous(memory_format=torch.channels_last_3d)
+
+
+def temporal_pointwise(block: nn.Module, x: Tensor, w1: Tensor, b1: Tensor,
+                       merged: Tensor | None, pad: bool) -> Tensor:
+    """``PW1(DW_t(x)) + b1`` of a base ``x`` ``[B, T, H, W, c_in]`` with folded ``w1``,
+    ``b1``: "same" in time if ``pad``, else only the frames with a full window (``x``
+    carries ``k // 2`` halo frames on each side)."""
+    p = block.k // 2
+    if merged is not None:
+        y = dense_conv3d(as_logical(x), merged, b1, 1, (p if pad else 0, 0, 0))
+        return to_base(y)
+    t1 = depthwise(x, block.dw_temporal.weight, "t")
+    if not pad:
+        t1 = t1[:, p:t1.shape[1] - p]
+    return pointwise(t1, w1, b1)
+
+
+def eval_bn(bn: nn.Module) -> bool:
+    """True for BatchNorm that normalises with running statistics (or a folded BN)."""
     return type(bn) is nn.Identity or not (bn.training or bn.running_mean is None)
 
 
@@ -64,7 +106,7 @@ def use_tiling(out_shape: tuple[int, ...], itemsize: int, bns: tuple[nn.Module, 
     autograd, eval-mode BatchNorms, an output above :data:`MIN_TILED_BYTES`, and a clip
     at least one pool window long (shorter ones are left to the untiled path, which
     raises as ``max_pool3d`` does)."""
-    return (not torch.is_grad_enabled() and all(_eval_bn(bn) for bn in bns)
+    return (not torch.is_grad_enabled() and all(eval_bn(bn) for bn in bns)
             and math.prod(out_shape) * itemsize >= MIN_TILED_BYTES
             and (pool is None or out_shape[1] >= pool[0]))
 
@@ -137,18 +179,17 @@ def tiled_factorized(block: nn.Module, x: Tensor, act1: Activation, act2: Activa
     out = _Output((b, t, h, w, c), x.dtype, act2, pool)
     w1, b1 = folded_conv(block.pw1.weight.flatten(1), block.pw1.bias, block.bn1, x.dtype)
     w2, b2 = folded_conv(block.pw2.weight.flatten(1), block.pw2.bias, block.bn2, x.dtype)
-    wt, ws = block.dw_temporal.weight, block.dw_spatial.weight
+    ws = block.dw_spatial.weight
     sc = None if type(block.shortcut) is nn.Identity else block.shortcut
     frame = h * w * c * x.element_size()
     tc = chunk_frames(frame, out.frames, out.kt)
     nb = max(1, TILE_BYTES // (tc * frame)) if tc >= t else 1  # short clips: several a chunk
+    merged = merged_temporal_weight(block, w1, x)
     for i, t0, n in _chunks(b, out.frames, nb, tc):
         if n == t:  # whole clips (maybe several): the conv's own padding is the halo
-            t1 = depthwise(x[i], wt, "t")
+            y1 = temporal_pointwise(block, x[i], w1, b1, merged, pad=True)
         else:
-            t1 = depthwise(_halo(x, i, t0, n, p), wt, "t")[:, p:p + n]
-        y1 = pointwise(t1, w1, b1)
-        del t1
+            y1 = temporal_pointwise(block, _halo(x, i, t0, n, p), w1, b1, merged, pad=False)
         act_forward(y1, act1, out=y1)
         d = depthwise(y1, ws, "hw")
         xc = x[i, t0:t0 + n]
