@@ -95,6 +95,17 @@ def _record(fn):
 
 
 _IMPORT_HELP = "Python module to import first, registering custom models/datasets (repeatable)."
+_KEEP_HELP = ("Let glibc reuse freed memory instead of page-faulting every large tensor in "
+              "again: CPU training steps 1.2-1.6x faster, the process keeps its peak memory "
+              "(Linux/glibc; snnfer.fastpath.allocator).")
+
+
+def _keep_freed_memory(enable: bool) -> None:
+    """Apply ``--keep-freed-memory`` (process-wide, so only the CLI does it by default)."""
+    if enable:
+        from snnfer.fastpath import allocator
+
+        allocator.keep_freed_memory()
 
 
 @app.command("train")
@@ -141,6 +152,8 @@ def train_cmd(
         "--import", help=_IMPORT_HELP)] = None,
     progress: Annotated[bool, typer.Option(
         help="Show progress bars.")] = True,
+    keep_freed_memory: Annotated[bool, typer.Option(
+        "--keep-freed-memory/--no-keep-freed-memory", help=_KEEP_HELP)] = True,
 ) -> None:
     """Train a model; writes checkpoints, metrics.csv, TensorBoard logs, plots, summary.json.
 
@@ -160,6 +173,7 @@ def train_cmd(
     from snnfer.train.run import run_training
 
     import_plugins(imports)
+    _keep_freed_memory(keep_freed_memory)
     overrides = cli_overrides(model=model, data=data, dataset=dataset, protocol=protocol,
                               epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, fold=fold,
                               folds=folds, device=device, workers=workers, balanced=balanced,
@@ -290,6 +304,8 @@ def demo_cmd(
         help="auto | cpu | cuda.")] = "auto",
     progress: Annotated[bool, typer.Option(
         help="Show progress bars.")] = True,
+    keep_freed_memory: Annotated[bool, typer.Option(
+        "--keep-freed-memory/--no-keep-freed-memory", help=_KEEP_HELP)] = True,
 ) -> None:
     """Train CS3D and C3D (small presets) on synthetic FER data and compare them.
 
@@ -319,6 +335,7 @@ def demo_cmd(
              "batch_size": batch_size, "lr": lr, "threads": threads}
     settings = DemoSettings(models=names, seeds=seed_list, out=out, device=device,
                             progress=progress, **{k: v for k, v in given.items() if v is not None})
+    _keep_freed_memory(keep_freed_memory)
     summary = run_demo(settings)
     typer.echo(summary["table"])
     typer.echo(f"\nruns, plots and summary written to {out}/")

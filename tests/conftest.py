@@ -50,3 +50,22 @@ def require(module: str):
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def keep_freed_memory_calls(monkeypatch) -> list[bool]:
+    """``snnfer train`` turns on glibc's keep-freed-memory setting, which is process-wide:
+    in-process CLI tests record the calls instead (``tests/test_fastpath_allocator.py``
+    tests the real setting in subprocesses)."""
+    from snnfer.fastpath import allocator
+
+    calls: list[bool] = []
+    monkeypatch.setitem(allocator._state, "kept", False)
+
+    def record(enable: bool = True) -> bool:
+        calls.append(enable)
+        allocator._state["kept"] = enable
+        return True
+
+    monkeypatch.setattr(allocator, "keep_freed_memory", record)
+    return calls

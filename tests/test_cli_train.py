@@ -38,13 +38,17 @@ TRAIN = ["train", "--model", "toy_snn", "--dataset", "toy", "--preset", "small",
          "--no-progress", "--set", "data.batch_size=8", "--set", "train.tensorboard=false"]
 
 
-def test_train_resume_evaluate_predict(tmp_path, capsys):
+def test_train_resume_evaluate_predict(tmp_path, capsys, keep_freed_memory_calls):
     run = tmp_path / "run"
     assert main([*TRAIN, "--epochs", "1", "--out", str(run)]) == 0
+    assert keep_freed_memory_calls == [True]  # on by default (glibc reuses freed memory)
+    assert json.loads((run / "summary.json").read_text())["freed_memory_kept"] is True
     out = capsys.readouterr().out
     assert f"run directory: {run}" in out and "| accuracy (WAR) |" in out
     # continue the same run for one more epoch: only --epochs changes
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress",
+                 "--no-keep-freed-memory"]) == 0
+    assert keep_freed_memory_calls == [True]
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json", "--no-progress"]) == 0
@@ -141,3 +145,20 @@ def test_help_has_examples(command, capsys):
     assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Examples:" in out and f"snnfer {command}" in out
+
+
+@pytest.mark.parametrize("flag,calls", [([], [True]), (["--no-keep-freed-memory"], [])])
+def test_demo_keeps_freed_memory_unless_told_not_to(flag, calls, tmp_path, monkeypatch,
+                                                   capsys, keep_freed_memory_calls):
+    import snnfer.train.demo as demo
+
+    seen = {}
+
+    def fake_run_demo(settings):
+        seen["kept"] = list(keep_freed_memory_calls)  # applied before the models train
+        return {"table": "| model |"}
+
+    monkeypatch.setattr(demo, "run_demo", fake_run_demo)
+    assert main(["demo", "--out", str(tmp_path), "--no-progress", *flag]) == 0
+    assert seen["kept"] == calls and keep_freed_memory_calls == calls
+    assert "| model |" in capsys.readouterr().out

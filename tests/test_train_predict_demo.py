@@ -57,6 +57,7 @@ def test_demo_trains_each_model_and_reports_mean_sd(tmp_path):
                             progress=False, dataset="toy", threads=1)
     summary = run_demo(settings, dataset_factory=lambda seed: ToyFER(per_class=8, seed=seed))
     assert summary["threads"] == 1  # the torch threads the runs used (None = auto)
+    assert summary["freed_memory_kept"] is False  # only the CLI turns it on
     rows = summary["rows"]
     assert [(r["model"], r["seed"]) for r in rows] == [("toy_snn", 0), ("toy_snn", 1)]
     (agg,) = summary["aggregate"]

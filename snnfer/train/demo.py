@@ -30,6 +30,7 @@ import torch
 from snnfer.atomic import atomic_write_text
 from snnfer.data.base import FERDataset
 from snnfer.errors import ArgumentError
+from snnfer.fastpath.allocator import freed_memory_kept
 from snnfer.train.config import preset_config
 from snnfer.train.run import run_training, write_json
 
@@ -154,7 +155,7 @@ def run_demo(settings: DemoSettings,
     out = Path(settings.out)
     summary = {"settings": {k: (list(v) if isinstance(v, tuple) else v)
                             for k, v in vars(settings).items() if k != "out"},
-               "threads": threads, "rows": rows,
+               "threads": threads, "freed_memory_kept": freed_memory_kept(), "rows": rows,
                "aggregate": aggregate(rows, settings.models)}
     table = results_table(summary["aggregate"], len(settings.seeds), settings.num_classes)
     summary["table"] = table

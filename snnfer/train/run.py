@@ -31,6 +31,7 @@ from torch import nn
 from snnfer.atomic import atomic_write_text
 from snnfer.data.base import FERDataset
 from snnfer.errors import ArgumentError, CheckpointError, InputShapeError
+from snnfer.fastpath.allocator import freed_memory_kept
 from snnfer.train.config import ModelConfig, RunConfig
 from snnfer.train.data import FERSubset, build_dataset, collate
 from snnfer.train.distributed import DistContext, init_distributed
@@ -259,6 +260,7 @@ def _run_fold(cfg: RunConfig, dataset: FERDataset, fold: Fold, fold_dir: Path, i
         "test_predictions": {"labels": test.labels, "predictions": test.predictions,
                              "conditions": test_set.conditions},
         "history": fit.history, "input_pipeline": pipeline,
+        "freed_memory_kept": freed_memory_kept(),
     }
     if dist.is_main:
         example, _ = collate([test_set[i] for i in range(min(len(test_set), 8))])
