@@ -11,8 +11,9 @@
 True
 """
 
+from snnfer.fastpath.allocator import freed_memory_kept, keep_freed_memory, release_freed_memory
 from snnfer.fastpath.execution import EXECUTION_MODES, has_hooks, set_execution
 from snnfer.fastpath.fuse import fold_batchnorm, fuse_for_inference
 
-__all__ = ["EXECUTION_MODES", "fold_batchnorm", "fuse_for_inference", "has_hooks",
-           "set_execution"]
+__all__ = ["EXECUTION_MODES", "fold_batchnorm", "freed_memory_kept", "fuse_for_inference",
+           "has_hooks", "keep_freed_memory", "release_freed_memory", "set_execution"]
