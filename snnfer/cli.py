@@ -96,7 +96,7 @@ def _record(fn):
 
 _IMPORT_HELP = "Python module to import first, registering custom models/datasets (repeatable)."
 _KEEP_HELP = ("Let glibc reuse freed memory instead of page-faulting every large tensor in "
-              "again: CPU training steps 1.2-1.6x faster, the process keeps its peak memory "
+              "again: CPU training steps 1.2-1.7x faster, the process keeps its peak memory "
               "(Linux/glibc; snnfer.fastpath.allocator).")
 
 

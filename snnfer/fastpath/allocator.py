@@ -12,8 +12,8 @@ over a fresh buffer took 28 ms here against 9 ms over a reused one
 heap) and ``M_TRIM_THRESHOLD = -1`` (the heap is never trimmed), so freed blocks are
 reused without faults -- the setting OpenFHE and latency-tuning guides use; jemalloc and
 tcmalloc keep freed memory by design. ``benchmarks/allocator_effect.py`` (fast path, 2
-threads, 3 x 16 x 112 x 112): training steps 1.19-1.33x faster for C3D and 1.31-1.51x for
-CS3D (batch 1-4), inference 1.0-1.16x.
+threads, 3 x 16 x 112 x 112, three runs): training steps 1.19-1.33x faster for C3D and
+1.30-1.54x for CS3D (batch 1 and 4); inference 0.91-1.16x, within this machine's noise.
 
 The cost is memory. The process keeps its high-water mark until it exits or calls
 :func:`release_freed_memory`, and the heap fragments: PyTorch's 64-byte-aligned requests
