@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -34,53 +33,36 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-import torch.nn.functional as F
 
+from benchmarks.cs3d_speed import _build, _clip, _status_bytes, _timed, _train_step
 from snnfer.atomic import atomic_write_text
 from snnfer.fastpath.allocator import keep_freed_memory
-from snnfer.models import create_model
 
-SHAPE = (16, 3, 112, 112)  # (T, C, H, W): the paper's 3 x 16 x 112 x 112
 MODELS = ("c3d", "cs3d")
 ALLOCATORS = ("default", "kept")
 
 
-def _status_bytes(key: str) -> int:
-    text = Path("/proc/self/status").read_text()
-    return int(re.search(rf"{key}:\s+(\d+) kB", text).group(1)) * 1024
-
-
 def _median_seconds(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(_timed(fn) for _ in range(n))
 
 
 def child(name: str, batch: int, allocator: str, threads: int, warmup: int,
           repeats: int) -> dict[str, float]:
     """Train-step and inference medians (s) and peak memory growth (bytes) of one model."""
-    torch.manual_seed(0)
     torch.set_num_threads(threads)
-    model = create_model(name).set_execution("fast")
+    model = _build(name).set_execution("fast")
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    x = torch.rand(batch, *SHAPE)
-    y = torch.zeros(batch, dtype=torch.long)
+    x, y = _clip(batch), torch.zeros(batch, dtype=torch.long)
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model.train()(x), y).backward()
-        opt.step()
+        _train_step(model.train(), opt, x, y)
 
     def infer() -> None:
         with torch.no_grad():
             model.eval()(x)
 
     step()
-    kept = keep_freed_memory() if allocator == "kept" else False
-    if allocator == "kept" and not kept:
+    if allocator == "kept" and not keep_freed_memory():
         raise RuntimeError("keep_freed_memory() needs glibc")
     Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark (VmHWM)
     before = _status_bytes("VmRSS")

@@ -12,8 +12,8 @@ over a fresh buffer took 28 ms here against 9 ms over a reused one
 heap) and ``M_TRIM_THRESHOLD = -1`` (the heap is never trimmed), so freed blocks are
 reused without faults -- the setting OpenFHE and latency-tuning guides use; jemalloc and
 tcmalloc keep freed memory by design. ``benchmarks/allocator_effect.py`` (fast path, 2
-threads, 3 x 16 x 112 x 112, three runs): training steps 1.19-1.33x faster for C3D and
-1.30-1.54x for CS3D (batch 1 and 4); inference 0.91-1.16x, within this machine's noise.
+threads, 3 x 16 x 112 x 112, four runs): training steps 1.18-1.33x faster for C3D and
+1.30-1.59x for CS3D (batch 1 and 4); inference 0.91-1.16x, within this machine's noise.
 
 The cost is memory. The process keeps its high-water mark until it exits or calls
 :func:`release_freed_memory`, and the heap fragments: PyTorch's 64-byte-aligned requests
@@ -29,6 +29,7 @@ heap, but free blocks inside the heap may still serve later requests.
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 
 __all__ = ["freed_memory_kept", "keep_freed_memory", "release_freed_memory"]
@@ -41,6 +42,7 @@ _GLIBC_TRIM_THRESHOLD = 128 * 1024  # glibc's DEFAULT_TRIM_THRESHOLD
 _state = {"kept": False}
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     """The process's C library when it is glibc (``mallopt``/``malloc_trim``), else
     ``None``."""

@@ -146,10 +146,9 @@ def _temporal_pointwise_bn(block: nn.Module, x: Tensor, bn1: nn.Module) -> Tenso
     and few input channels as one merged convolution (:func:`temporal_pointwise`)."""
     if eval_bn(bn1):
         w1, b1 = folded_conv(block.pw1.weight.flatten(1), block.pw1.bias, bn1, x.dtype)
-        merged = merged_temporal_weight(block, w1, x)
-        if merged is not None:
-            return temporal_pointwise(block, x, w1, b1, merged, pad=True)
-    t1 = depthwise(x, block.dw_temporal.weight, "t")
+        return temporal_pointwise(block, x, w1, b1, merged_temporal_weight(block, w1, x),
+                                  pad=True)
+    t1 = depthwise(x, block.dw_temporal.weight, "t")  # batch statistics
     return pointwise_bn(block.pw1.weight, bn1, t1, block.pw1.bias).forward(t1)
 
 
