@@ -55,20 +55,31 @@ def test_replays_of_an_in_place_call_leave_the_live_tensor_alone():
     assert len(rec.groups) == 2 and all(g.alone_s > 0 for g in rec.groups.values())
 
 
+def _small_c3d() -> tuple[torch.nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    model = create_model("c3d", num_classes=7, preset="small")
+    return model, torch.rand(2, *model.default_input_shape)
+
+
+def _conv3d_macs(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[int], torch.Tensor]:
+    """MACs of each ``Conv3d`` in one eval-mode forward (output voxels x fan-in), and the
+    output."""
+    macs = []
+    hooks = [m.register_forward_hook(
+        lambda m, i, o: macs.append(o.numel() * m.in_channels * math.prod(m.kernel_size)))
+        for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    with torch.no_grad():
+        out = model.eval()(x)
+    for h in hooks:
+        h.remove()
+    return macs, out
+
+
 def test_tiled_c3d_records_every_conv_mac_once(monkeypatch):
     """Cache-tiled chunks of C3D's conv1 (forced at the small preset) add up to the whole
     convolutions: the recorded dense-conv MACs equal the layers' analytic count."""
-    torch.manual_seed(0)
-    model = create_model("c3d", num_classes=7, preset="small").eval()
-    x = torch.rand(2, *model.default_input_shape)
-    expected = []
-    hooks = [m.register_forward_hook(
-        lambda m, i, o: expected.append(o.numel() * m.in_channels * math.prod(m.kernel_size)))
-        for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
-    with torch.no_grad():
-        ref = model.set_execution("reference")(x)
-    for h in hooks:
-        h.remove()
+    model, x = _small_c3d()
+    expected, ref = _conv3d_macs(model.set_execution("reference"), x)
     monkeypatch.setattr(tiled, "MIN_TILED_BYTES", 0)
     model.set_execution("fast")
     fwd, groups = cs3d_ops.profile_inference(model, x, repeats=1)
@@ -126,17 +137,8 @@ def test_summary_compares_the_alone_sum_with_the_goal():
 def test_training_step_counts_backward_macs():
     """C3D's convolution backward computes the input and weight gradients (2x the forward
     MACs) except in conv1, whose input (the clip) needs no gradient (1x)."""
-    torch.manual_seed(0)
-    model = create_model("c3d", num_classes=7, preset="small").set_execution("fast")
-    x = torch.rand(2, *model.default_input_shape)
-    fwd = []
-    hooks = [m.register_forward_hook(
-        lambda m, i, o: fwd.append(o.numel() * m.in_channels * math.prod(m.kernel_size)))
-        for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
-    with torch.no_grad():
-        model.eval()(x)
-    for h in hooks:
-        h.remove()
+    model, x = _small_c3d()
+    fwd, _ = _conv3d_macs(model.set_execution("fast"), x)
     before = [p.detach().clone() for p in model.parameters()]
     step_s, groups = cs3d_ops.profile_training(model, x, repeats=1)
     table = cs3d_ops.by_class(groups)
