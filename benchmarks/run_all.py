@@ -94,6 +94,9 @@ class ScriptResult:
     stderr_tail: str
     data: Any = None
     notes: list[str] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)
+    """When and where this script ran: ``date``, ``git_commit``, ``load_average`` (1 min)
+    at its start. A resumed report keeps each reused entry's own."""
 
 
 def _declares(source: str, option: str) -> bool:
@@ -171,6 +174,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _run_info(machine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``date``, ``git_commit``, ``load_average`` now, or those of a report's ``machine``."""
+    if machine is not None:
+        load = machine.get("load_average_at_start") or [float("nan")]
+        return {"date": machine.get("date"), "git_commit": machine.get("git_commit"),
+                "load_average": load[0]}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git_commit": _git_commit(),
+            "load_average": round(load, 2)}
+
+
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -185,6 +199,7 @@ def run_script(script: BenchmarkScript, *, quick: bool, timeout: float | None = 
         paths = [str(REPO_ROOT)] + [p for p in run_env.get("PYTHONPATH", "").split(os.pathsep)
                                     if p]
         run_env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        run = _run_info()
         start = time.perf_counter()
         try:
             proc = subprocess.run(cmd, cwd=REPO_ROOT, env=run_env, capture_output=True,
@@ -210,7 +225,7 @@ def run_script(script: BenchmarkScript, *, quick: bool, timeout: float | None = 
         notes.append(f"stopped after the {timeout:g} s timeout")
     return ScriptResult(script.name, status, script.display_command(quick), quick,
                         round(wall, 2), code,
-                        stdout, _tail(stderr) if status != "ok" else "", data, notes)
+                        stdout, _tail(stderr) if status != "ok" else "", data, notes, run)
 
 
 def render_markdown(results: list[ScriptResult], machine: dict[str, Any], quick: bool,
@@ -232,7 +247,10 @@ def render_markdown(results: list[ScriptResult], machine: dict[str, Any], quick:
     for r in results:
         lines.append(f"| {r.name} | {r.status} | {r.wall_s:.1f} | `{r.command}` |")
     for r in results:
-        lines += ["", f"## {r.name}", "", f"`{r.command}` - {r.status}, {r.wall_s:.1f} s", ""]
+        when = (f" ({r.run.get('date')}, commit {r.run.get('git_commit') or 'unknown'})"
+                if r.run else "")
+        lines += ["", f"## {r.name}", "", f"`{r.command}` - {r.status}, {r.wall_s:.1f} s{when}",
+                  ""]
         lines += [f"> note: {n}" for n in r.notes] + ([""] if r.notes else [])
         if r.stdout.strip():
             lines.append(r.stdout.strip())
@@ -257,7 +275,9 @@ def _previous(out_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
         old = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return {}
-    return {(s["name"], s["command"]): s for s in old.get("scripts", []) if s["status"] == "ok"}
+    machine = _run_info(old.get("machine", {}))
+    return {(s["name"], s["command"]): {**s, "run": s.get("run") or machine}
+            for s in old.get("scripts", []) if s["status"] == "ok"}
 
 
 def run_benchmarks(only: list[str] | None = None, *, quick: bool = False,
@@ -304,14 +324,18 @@ PROGRESS_LINE = re.compile(r"^(\[\d+/\d+\] |command: )")
 
 
 def readme_block(entry: dict[str, Any], machine: dict[str, Any]) -> str:
-    """One script's README block: command, machine line, its markdown output (headings
+    """One script's README block: command, machine line (date, commit and load of the
+    script's own run when the report has them, else the report's), its markdown output (headings
     turned into bold lines so they do not break the README's outline; progress lines and
     the script's echo of its own command left out)."""
-    load = machine.get("load_average_at_start") or [float("nan")]
+    run = entry.get("run") or _run_info(machine)
+    where = "script" if entry.get("run") else "report"
+    load = run.get("load_average")
     head = (f"Command: `{entry['command']}` - {machine.get('cpu', '?')}, "
             f"{machine.get('cores', '?')} logical cores, torch {machine.get('torch', '?')}, "
-            f"load average {load[0]:.2f} at the start of the report; {entry['wall_s']:.0f} s "
-            f"({machine.get('date', '?')}, commit {machine.get('git_commit') or 'unknown'}).")
+            f"load average {load if load is not None else float('nan'):.2f} at the start of "
+            f"the {where}; {entry['wall_s']:.0f} s ({run.get('date') or '?'}, commit "
+            f"{run.get('git_commit') or 'unknown'}).")
     body = []
     for line in entry["stdout"].strip().splitlines():
         if PROGRESS_LINE.match(line):

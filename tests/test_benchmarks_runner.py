@@ -152,9 +152,27 @@ def test_resume_reuses_successful_entries(tmp_path):
     # re-runs the script that failed before
     (folder / "fake_a.py").write_text(FAKE_FAILING)
     (folder / "fake_fail.py").write_text(textwrap.dedent(FAKE_PLAIN))
+    # the earlier run was on another day and commit: reused entries keep their provenance
+    report = json.loads((out / "report.json").read_text())
+    report["scripts"][0]["run"] = {"date": "2001-01-01 00:00:00 UTC", "git_commit": "0ld",
+                                   "load_average": 0.25}
+    (out / "report.json").write_text(json.dumps(report))
     results = run_all.run_benchmarks(None, out_dir=out, folder=folder, resume=True, echo=False)
     assert [(r.name, r.status) for r in results] == [("fake_a", "ok"), ("fake_fail", "ok")]
     assert results[0].data == {"quick": False, "value": 42}
+    assert results[0].run["git_commit"] == "0ld"
+    assert results[1].run["date"] != "2001-01-01 00:00:00 UTC"
+    report = json.loads((out / "report.json").read_text())
+    assert "(2001-01-01 00:00:00 UTC, commit 0ld)" in (out / "report.md").read_text()
+    block = run_all.readme_block(report["scripts"][0], report["machine"])
+    assert "load average 0.25 at the start of the script; " in block
+    assert block.split("\n")[0].endswith("(2001-01-01 00:00:00 UTC, commit 0ld).")
+    # a report written before entries had "run": a reused entry takes the report's
+    del report["scripts"][0]["run"]
+    report["machine"].update(date="2002-02-02", git_commit="0lder")
+    (out / "report.json").write_text(json.dumps(report))
+    results = run_all.run_benchmarks(None, out_dir=out, folder=folder, resume=True, echo=False)
+    assert results[0].run["git_commit"] == "0lder" and results[0].run["date"] == "2002-02-02"
     # a quick run does not reuse full-size results
     results = run_all.run_benchmarks(None, quick=True, out_dir=out, folder=folder, resume=True,
                                      echo=False)
