@@ -96,7 +96,8 @@ class ScriptResult:
     notes: list[str] = field(default_factory=list)
     run: dict[str, Any] = field(default_factory=dict)
     """When and where this script ran: ``date``, ``git_commit``, ``load_average`` (1 min)
-    at its start. A resumed report keeps each reused entry's own."""
+    at its start (``of`` "script"; "report" for entries of reports that predate this
+    field, which take the report's). A resumed report keeps each reused entry's own."""
 
 
 def _declares(source: str, option: str) -> bool:
@@ -179,10 +180,10 @@ def _run_info(machine: dict[str, Any] | None = None) -> dict[str, Any]:
     if machine is not None:
         load = machine.get("load_average_at_start") or [float("nan")]
         return {"date": machine.get("date"), "git_commit": machine.get("git_commit"),
-                "load_average": load[0]}
+                "load_average": load[0], "of": "report"}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git_commit": _git_commit(),
-            "load_average": round(load, 2)}
+            "load_average": round(load, 2), "of": "script"}
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -329,7 +330,7 @@ def readme_block(entry: dict[str, Any], machine: dict[str, Any]) -> str:
     turned into bold lines so they do not break the README's outline; progress lines and
     the script's echo of its own command left out)."""
     run = entry.get("run") or _run_info(machine)
-    where = "script" if entry.get("run") else "report"
+    where = run.get("of", "script")  # the load average was read at the start of this
     load = run.get("load_average")
     head = (f"Command: `{entry['command']}` - {machine.get('cpu', '?')}, "
             f"{machine.get('cores', '?')} logical cores, torch {machine.get('torch', '?')}, "

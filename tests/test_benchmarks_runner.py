@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -155,7 +156,7 @@ def test_resume_reuses_successful_entries(tmp_path):
     # the earlier run was on another day and commit: reused entries keep their provenance
     report = json.loads((out / "report.json").read_text())
     report["scripts"][0]["run"] = {"date": "2001-01-01 00:00:00 UTC", "git_commit": "0ld",
-                                   "load_average": 0.25}
+                                   "load_average": 0.25, "of": "script"}
     (out / "report.json").write_text(json.dumps(report))
     results = run_all.run_benchmarks(None, out_dir=out, folder=folder, resume=True, echo=False)
     assert [(r.name, r.status) for r in results] == [("fake_a", "ok"), ("fake_fail", "ok")]
@@ -173,6 +174,7 @@ def test_resume_reuses_successful_entries(tmp_path):
     (out / "report.json").write_text(json.dumps(report))
     results = run_all.run_benchmarks(None, out_dir=out, folder=folder, resume=True, echo=False)
     assert results[0].run["git_commit"] == "0lder" and results[0].run["date"] == "2002-02-02"
+    assert "at the start of the report; " in run_all.readme_block(asdict(results[0]), {})
     # a quick run does not reuse full-size results
     results = run_all.run_benchmarks(None, quick=True, out_dir=out, folder=folder, resume=True,
                                      echo=False)
