@@ -42,14 +42,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from benchmarks.cs3d_speed import _build, _clip, _conv_kind, _train_step
 from snnfer.atomic import atomic_write_text
-from snnfer.models import create_model
 
-SHAPE = (16, 3, 112, 112)  # (T, C, H, W): the paper's input
 _VIEWS = {"view", "_unsafe_view", "permute", "select", "slice", "as_strided", "expand",
           "unsqueeze", "squeeze", "t", "transpose", "alias", "detach", "reshape", "_reshape_alias",
           "unflatten", "flatten", "split", "chunk", "narrow", "unbind", "resize_", "empty",
-          "empty_like", "empty_strided", "lift_fresh", "_to_copy_noop"}
+          "empty_like", "empty_strided", "lift_fresh"}
 
 
 @dataclass
@@ -87,18 +86,18 @@ def _writes(func) -> bool:
                                  for a in schema.arguments)
 
 
-def _conv_args(name: str, args) -> tuple[torch.Tensor, torch.Tensor, int] | None:
-    """``(input, weight, groups)`` of a convolution call, else ``None``."""
-    if name.startswith("mkldnn._convolution_pointwise") and "binary" in name:
-        return args[1], args[2], int(args[7])
-    if name.startswith("mkldnn._convolution_pointwise"):
-        return args[0], args[1], int(args[6])
-    if name.startswith("aten.mkldnn_convolution"):
-        return args[0], args[1], int(args[6])
-    if name.startswith("aten.convolution_backward"):
-        return args[1], args[2], int(args[9])
-    if name.startswith("aten.convolution"):
-        return args[0], args[1], int(args[8])
+_CONV_INPUT_WEIGHT = {"mkldnn._convolution_pointwise_.binary": 1,
+                      "mkldnn._convolution_pointwise": 0, "aten.mkldnn_convolution": 0,
+                      "aten.convolution_backward": 1, "aten.convolution": 0}
+"""Operator name prefix -> position of the input (the weight follows it); the first
+matching prefix wins."""
+
+
+def _conv_args(name: str, args) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(input, weight)`` of a convolution call, else ``None``."""
+    for prefix, i in _CONV_INPUT_WEIGHT.items():
+        if name.startswith(prefix):
+            return args[i], args[i + 1]
     return None
 
 
@@ -107,19 +106,11 @@ def classify(name: str, args, out) -> tuple[str, float]:
     gradient, each costing the forward's MACs)."""
     conv = _conv_args(name, args)
     if conv is not None:
-        x, w, groups = conv
-        if "backward" in name:
-            y = args[0]
-            macs = y.numel() * w.shape[1] * math.prod(w.shape[2:]) * sum(map(bool, args[-1][:2]))
-        else:
-            y = _tensors(out)[0] if _tensors(out) else args[0]
-            macs = y.numel() * w.shape[1] * math.prod(w.shape[2:])
-        if all(k == 1 for k in w.shape[2:]):
-            kind = "point-wise conv"
-        elif groups > 1 and groups == x.shape[1]:
-            kind = "depth-wise conv"
-        else:
-            kind = f"dense {'x'.join(map(str, w.shape[2:]))} conv"
+        x, w = conv
+        y = args[0] if "backward" in name or not _tensors(out) else _tensors(out)[0]
+        grads = sum(map(bool, args[-1][:2])) if "backward" in name else 1
+        macs = y.numel() * w.shape[1] * math.prod(w.shape[2:]) * grads
+        kind = _conv_kind(list(w.shape), list(x.shape))
         suffix = " + add" if "binary" in name else " backward" if "backward" in name else ""
         return kind + suffix, float(macs)
     if any(s in name for s in ("linear", "addmm", "aten.mm")):
@@ -218,12 +209,7 @@ def profile_training(model: torch.nn.Module, x: torch.Tensor, repeats: int,
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     y = torch.zeros(x.shape[0], dtype=torch.long)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return profile_calls(step, repeats)
+    return profile_calls(lambda: _train_step(model, opt, x, y), repeats)
 
 
 def by_class(groups: list[OpGroup]) -> dict[str, dict[str, float]]:
@@ -328,11 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     for phase in args.phases:
         profiler = PHASES[phase][0]
         for b in args.batches:
-            x = torch.rand(b, *SHAPE, generator=torch.Generator().manual_seed(0))
+            x = _clip(b)
             res = results.setdefault(phase, {}).setdefault(b, {})
             for name in args.models:
-                torch.manual_seed(0)
-                model = create_model(name, num_classes=7).set_execution("fast").eval()
+                model = _build(name).set_execution("fast").eval()
                 measured, groups = profiler(model, x, args.repeats)
                 res[name] = {"measured_s": measured, "classes": by_class(groups),
                              "groups": len(groups)}
