@@ -16,6 +16,7 @@ in 2-thread runs here.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -52,8 +53,15 @@ class Activation:
 
     def below(self, dtype: torch.dtype) -> float:
         """Largest ``dtype`` value under ``theta`` (``x > below`` <=> ``x >= theta``)."""
-        t = torch.tensor(self.theta, dtype=dtype)
-        return torch.nextafter(t, torch.tensor(-math.inf, dtype=dtype)).item()
+        return _below(self.theta, dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _below(theta: float, dtype: torch.dtype) -> float:
+    """:meth:`Activation.below`, computed once per (threshold, dtype) rather than at every
+    neuron call (two small tensors and a ``nextafter`` each time)."""
+    t = torch.tensor(theta, dtype=dtype)
+    return torch.nextafter(t, torch.tensor(-math.inf, dtype=dtype)).item()
 
 
 def activation_of(module: nn.Module) -> Activation | None:
